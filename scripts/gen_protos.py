@@ -15,6 +15,8 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+# mypy-protobuf's plugins sit beside the interpreter in the virtual environment.
+BIN = Path(sys.executable).parent
 
 
 def generate(out_dir: Path) -> None:
@@ -29,6 +31,8 @@ def generate(out_dir: Path) -> None:
         "protoc",
         f"-I{PROTOS}",
         f"-I{well_known}",
+        f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
         f"--python_out={out_dir}",
         f"--grpc_python_out={out_dir}",
         f"--mypy_out={out_dir}",

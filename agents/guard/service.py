@@ -1,0 +1,31 @@
+"""GuardService over gRPC: screens each message before any other agent sees it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import grpc
+from assist.v1 import guard_pb2, guard_pb2_grpc
+
+from agents.guard.screen import screen
+from mesh.grpc_server import Registrar
+
+
+class GuardServicer(guard_pb2_grpc.GuardServiceServicer):
+    async def Screen(  # noqa: N802 - gRPC method name
+        self, request: guard_pb2.ScreenRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> guard_pb2.ScreenResponse:
+        result = screen(request.text)
+        return guard_pb2.ScreenResponse(
+            verdict=result.verdict, screened_text=result.screened_text, reasons=result.reasons  # type: ignore[arg-type]
+        )
+
+
+@asynccontextmanager
+async def guard_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    servicer = GuardServicer()
+    yield (
+        lambda server: guard_pb2_grpc.add_GuardServiceServicer_to_server(servicer, server),
+        [guard_pb2.DESCRIPTOR.services_by_name["GuardService"].full_name],
+    )

@@ -1,0 +1,1 @@
+"""The coordinator: runs each conversation turn across the agents and stores it."""

@@ -1,0 +1,111 @@
+"""Channels and stubs for the agents, each behind its own breaker, retry and deadline interceptors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import grpc
+from assist.v1 import (
+    context_pb2_grpc,
+    feedback_pb2_grpc,
+    guard_pb2_grpc,
+    nlg_pb2_grpc,
+    nlu_pb2_grpc,
+    tasks_pb2_grpc,
+)
+
+from coordinator.circuit_breaker import CircuitBreaker
+from coordinator.interceptors import CircuitBreakerInterceptor, DeadlineInterceptor, RetryInterceptor
+
+# Unary agent RPCs that are safe to send twice (all of them read, or replace by id).
+IDEMPOTENT_METHODS = frozenset(
+    {
+        "/assist.v1.GuardService/Screen",
+        "/assist.v1.NluService/Understand",
+        "/assist.v1.NlgService/Generate",
+        "/assist.v1.ContextService/GetContext",
+        "/assist.v1.TasksService/ListTasks",
+        "/assist.v1.TasksService/GetTask",
+        "/assist.v1.FeedbackService/RecordFeedback",
+        "/assist.v1.FeedbackService/RecordSatisfaction",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AgentAddresses:
+    """host:port of each agent."""
+
+    guard: str
+    nlu: str
+    nlg: str
+    context: str
+    tasks: str
+    feedback: str
+
+
+@dataclass(frozen=True)
+class CallCaps:
+    """The longest any single call to an agent may take, whatever the turn has left."""
+
+    guard_s: float = 1.0
+    nlu_s: float = 2.0
+    context_s: float = 1.5
+    tasks_s: float = 2.0
+    nlg_s: float = 25.0
+    feedback_s: float = 3.0
+
+
+@dataclass
+class AgentClients:
+    """One stub per agent; `breakers` lets health and tests see each agent's circuit."""
+
+    guard: guard_pb2_grpc.GuardServiceStub
+    nlu: nlu_pb2_grpc.NluServiceStub
+    nlg: nlg_pb2_grpc.NlgServiceStub
+    context: context_pb2_grpc.ContextServiceStub
+    tasks: tasks_pb2_grpc.TasksServiceStub
+    feedback: feedback_pb2_grpc.FeedbackServiceStub
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()
+
+
+def _channel(address: str, breaker: CircuitBreaker, cap_s: float) -> grpc.aio.Channel:
+    interceptors: list[grpc.aio.ClientInterceptor] = [
+        CircuitBreakerInterceptor(breaker),
+        RetryInterceptor(IDEMPOTENT_METHODS),
+        DeadlineInterceptor(cap_s),
+    ]
+    return grpc.aio.insecure_channel(
+        address,
+        interceptors=interceptors,
+        options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0)],
+    )
+
+
+def connect_agents(addresses: AgentAddresses, caps: CallCaps | None = None) -> AgentClients:
+    """Open a channel per agent (lazily connected: an agent that is down now may be up for the next turn)."""
+    caps = caps or CallCaps()
+    breakers = {name: CircuitBreaker(name) for name in ("guard", "nlu", "nlg", "context", "tasks", "feedback")}
+    chans = {
+        "guard": _channel(addresses.guard, breakers["guard"], caps.guard_s),
+        "nlu": _channel(addresses.nlu, breakers["nlu"], caps.nlu_s),
+        "nlg": _channel(addresses.nlg, breakers["nlg"], caps.nlg_s),
+        "context": _channel(addresses.context, breakers["context"], caps.context_s),
+        "tasks": _channel(addresses.tasks, breakers["tasks"], caps.tasks_s),
+        "feedback": _channel(addresses.feedback, breakers["feedback"], caps.feedback_s),
+    }
+    return AgentClients(
+        guard=guard_pb2_grpc.GuardServiceStub(chans["guard"]),
+        nlu=nlu_pb2_grpc.NluServiceStub(chans["nlu"]),
+        nlg=nlg_pb2_grpc.NlgServiceStub(chans["nlg"]),
+        context=context_pb2_grpc.ContextServiceStub(chans["context"]),
+        tasks=tasks_pb2_grpc.TasksServiceStub(chans["tasks"]),
+        feedback=feedback_pb2_grpc.FeedbackServiceStub(chans["feedback"]),
+        breakers=breakers,
+        channels=list(chans.values()),
+    )

@@ -1,0 +1,142 @@
+"""grpc.aio client interceptors for every agent call: circuit breaker, retry, and the turn's deadline.
+
+grpc-interceptor has no asyncio client interceptors, so these are our own. Order on a channel:
+breaker (one verdict per logical call) -> retry (attempts) -> deadline (each attempt's timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection
+from typing import Any
+
+import grpc
+from grpc.aio import ClientCallDetails
+
+from coordinator.circuit_breaker import CircuitBreaker
+from coordinator.turn_deadline import remaining
+
+RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
+FAILURE_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+)
+# An attempt with less than this left is not worth starting.
+MIN_ATTEMPT_S = 0.02
+
+
+def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
+    """An error shaped like one the server would send, for failures decided on the client side."""
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
+
+
+def _method_name(details: ClientCallDetails) -> str:
+    method = details.method
+    return method.decode() if isinstance(method, bytes) else str(method)
+
+
+class DeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """Gives each call the smaller of its own cap and what is left of the turn's deadline."""
+
+    def __init__(self, cap_s: float) -> None:
+        self._cap = cap_s
+
+    def _details(self, details: ClientCallDetails) -> ClientCallDetails:
+        left = remaining()
+        timeout = self._cap if details.timeout is None else min(self._cap, details.timeout)
+        if left is not None:
+            if left < MIN_ATTEMPT_S:
+                raise rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "the turn's deadline has passed")
+            timeout = min(timeout, left)
+        return ClientCallDetails(
+            details.method, timeout, details.metadata, details.credentials, details.wait_for_ready
+        )
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+
+class RetryInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Retries idempotent unary calls on UNAVAILABLE with exponential backoff and full jitter.
+
+    A retry is attempted only while the turn's deadline leaves room for the backoff and the attempt.
+    Streaming calls are never retried here: once text has reached the user it cannot be taken back.
+    """
+
+    def __init__(
+        self,
+        idempotent_methods: Collection[str],
+        *,
+        max_attempts: int = 3,
+        base_backoff_s: float = 0.05,
+        max_backoff_s: float = 1.0,
+    ) -> None:
+        self._idempotent = frozenset(idempotent_methods)
+        self._max_attempts = max_attempts
+        self._base = base_backoff_s
+        self._cap = max_backoff_s
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+    ) -> Any:
+        if _method_name(client_call_details) not in self._idempotent:
+            return await continuation(client_call_details, request)
+        attempt = 0
+        while True:
+            call = await continuation(client_call_details, request)
+            code = await call.code()
+            attempt += 1
+            if code not in RETRYABLE_CODES or attempt >= self._max_attempts:
+                return call
+            backoff = random.uniform(0, min(self._cap, self._base * 2 ** (attempt - 1)))
+            left = remaining()
+            if left is not None and left < backoff + MIN_ATTEMPT_S:
+                return call
+            await asyncio.sleep(backoff)
+
+
+class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """Fails calls at once while the agent's breaker is open; feeds each call's outcome to the breaker."""
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self.breaker = breaker
+
+    def _record(self, call: grpc.aio.Call) -> None:
+        def done(finished: Any) -> None:
+            asyncio.ensure_future(self._record_code(finished))
+
+        call.add_done_callback(done)
+
+    async def _record_code(self, call: grpc.aio.Call) -> None:
+        code = await call.code()
+        if code in FAILURE_CODES:
+            self.breaker.record_failure()
+        else:
+            self.breaker.record_success()
+
+    def _check(self) -> None:
+        if not self.breaker.allow():
+            raise rpc_error(grpc.StatusCode.UNAVAILABLE, f"circuit open for the {self.breaker.name} agent")
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+    ) -> Any:
+        self._check()
+        call = await continuation(client_call_details, request)
+        self._record(call)
+        return call
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+    ) -> AsyncIterable[Any]:
+        self._check()
+        call = await continuation(client_call_details, request)
+        self._record(call)
+        return call  # type: ignore[no-any-return]

@@ -1,0 +1,326 @@
+"""One conversation turn: guard, NLU, then context and tasks in parallel, then streamed generation.
+
+Every agent call may fail; each has a degraded result, and the final event names the degraded parts.
+The turn and its outbox events are stored in one single-document write when the answer is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+from assist.v1 import (
+    common_pb2,
+    context_pb2,
+    coordinator_pb2,
+    events_pb2,
+    guard_pb2,
+    nlg_pb2,
+    nlu_pb2,
+    tasks_pb2,
+)
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from coordinator.agent_clients import AgentClients
+from coordinator.degraded import fallback_answer, phrase
+from coordinator.stores import BeginKind, StoredTurn, TurnRepository
+from mesh.events.kafka import INTERACTIONS_TOPIC
+
+log = logging.getLogger(__name__)
+
+TASK_INTENTS = frozenset(
+    {
+        common_pb2.INTENT_TASK_STATUS,
+        common_pb2.INTENT_TASKS_DUE,
+        common_pb2.INTENT_TASKS_OVERDUE,
+        common_pb2.INTENT_SUMMARIZE_TASK,
+        common_pb2.INTENT_TASK_ASSIGNEE,
+        common_pb2.INTENT_TASK_BLOCKERS,
+        common_pb2.INTENT_UNSPECIFIED,
+    }
+)
+
+
+@dataclass
+class TurnState:
+    """What a turn has gathered so far."""
+
+    user_id: str
+    request: coordinator_pb2.ConverseRequest
+    turn_id: str
+    text: str = ""
+    degraded: set[int] = field(default_factory=set)
+    understanding: nlu_pb2.UnderstandResponse = field(default_factory=nlu_pb2.UnderstandResponse)
+    history: list[nlg_pb2.PriorTurn] = field(default_factory=list)
+    tasks: list[common_pb2.Task] = field(default_factory=list)
+    tasks_unavailable: bool = False
+    focus_task_id: str = ""
+    history_available: bool = False
+
+
+def _event(**kwargs: object) -> coordinator_pb2.ConverseResponse:
+    return coordinator_pb2.ConverseResponse(**kwargs)  # type: ignore[arg-type]
+
+
+def _failed(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    return repr(exc)
+
+
+class TurnPipeline:
+    """Runs turns for the coordinator service; holds the agent clients and the turn store."""
+
+    def __init__(self, agents: AgentClients, turns: TurnRepository, *, lease_s: float = 60.0) -> None:
+        self._agents = agents
+        self._turns = turns
+        self._lease_s = lease_s
+
+    async def run(
+        self, user_id: str, request: coordinator_pb2.ConverseRequest
+    ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
+        """Yield the turn's events. Raises StoreUnavailable before the first event when MongoDB is down."""
+        begin = await self._turns.begin_turn(
+            conversation_id=request.conversation_id,
+            user_id=user_id,
+            client_message_id=request.client_message_id,
+            text=request.text,
+            page_context=request.page_context,
+            lease_seconds=self._lease_s,
+        )
+        if begin.kind is BeginKind.IN_PROGRESS:
+            stored = await self._turns.wait_for_completion(begin.turn_id, timeout_s=20.0)
+            if stored is None:
+                language = request.language_hint or common_pb2.LANGUAGE_EN
+                yield _event(
+                    error=coordinator_pb2.TurnError(
+                        code="ABORTED", message=phrase("in_progress", language), retryable=True
+                    )
+                )
+                return
+            begin = begin.replay_of(stored)
+        if begin.kind is BeginKind.REPLAY:
+            assert begin.stored is not None
+            for event in _replay(begin.stored):
+                yield event
+            return
+
+        started = time.monotonic()
+        state = TurnState(user_id=user_id, request=request, turn_id=begin.turn_id)
+        yield _event(accepted=coordinator_pb2.TurnAccepted(user_message_id=begin.user_message_id))
+
+        verdict = await self._screen(state)
+        if verdict == guard_pb2.GUARD_VERDICT_BLOCK:
+            language = request.language_hint or common_pb2.LANGUAGE_EN
+            state.understanding = nlu_pb2.UnderstandResponse(
+                intent=common_pb2.INTENT_OUT_OF_SCOPE, language=language, confidence=1.0
+            )
+            answer = phrase("blocked", language)
+            yield _event(intent=self._intent_event(state))
+            yield _event(delta=coordinator_pb2.TextDelta(text=answer))
+            info = nlg_pb2.GenerationInfo(writer=nlg_pb2.WRITER_LOCAL)
+            async for event in self._finish(state, answer, info, started):
+                yield event
+            return
+
+        await self._understand(state)
+        yield _event(intent=self._intent_event(state))
+        await asyncio.gather(self._load_context(state), self._load_tasks(state))
+
+        parts: list[str] = []
+        info = nlg_pb2.GenerationInfo(writer=nlg_pb2.WRITER_LOCAL)
+        try:
+            stream = self._agents.nlg.StreamGenerate(nlg_pb2.StreamGenerateRequest(input=self._generation_input(state)))
+            async for chunk in stream:
+                if chunk.delta:
+                    parts.append(chunk.delta)
+                    yield _event(delta=coordinator_pb2.TextDelta(text=chunk.delta))
+                if chunk.done:
+                    info = chunk.info
+        except grpc.aio.AioRpcError as exc:
+            log.warning("nlg failed; degraded answer", extra={"error": _failed(exc), "turn_id": state.turn_id})
+            state.degraded.add(common_pb2.COMPONENT_NLG)
+            language = state.understanding.language
+            tail = phrase("interrupted", language) if parts else fallback_answer(language, state.tasks)
+            parts.append(tail)
+            yield _event(delta=coordinator_pb2.TextDelta(text=tail))
+            info = nlg_pb2.GenerationInfo(writer=nlg_pb2.WRITER_LOCAL)
+        async for event in self._finish(state, "".join(parts), info, started):
+            yield event
+
+    async def _finish(
+        self, state: TurnState, answer: str, info: nlg_pb2.GenerationInfo, started: float
+    ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
+        latency_ms = int((time.monotonic() - started) * 1000)
+        envelope = self._interaction_event(state, info, latency_ms)
+        stored = await self._turns.complete_turn(
+            state.turn_id,
+            answer=answer,
+            intent=state.understanding.intent,
+            language=state.understanding.language,
+            degraded=sorted(state.degraded),
+            writer=info.writer,
+            generation={
+                "model": info.model,
+                "prompt_version": info.prompt_version,
+                **dict(info.parameters),
+            },
+            events=[(INTERACTIONS_TOPIC, state.request.conversation_id, envelope)],
+        )
+        yield _event(
+            done=coordinator_pb2.TurnDone(
+                message_id=stored.turn_id,
+                text=stored.answer,
+                degraded_components=stored.degraded,
+                writer=stored.writer,
+            )
+        )
+
+    def _intent_event(self, state: TurnState) -> coordinator_pb2.IntentRecognized:
+        u = state.understanding
+        return coordinator_pb2.IntentRecognized(intent=u.intent, language=u.language, confidence=u.confidence)
+
+    async def _screen(self, state: TurnState) -> int:
+        try:
+            screened: guard_pb2.ScreenResponse = await self._agents.guard.Screen(
+                guard_pb2.ScreenRequest(text=state.request.text, user_id=state.user_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            # Fail open: the answer is grounded in the user's own tasks only, and the writer's
+            # instructions still refuse injected ones. Marked degraded so it is visible.
+            log.warning("guard failed; passing the message through", extra={"error": _failed(exc)})
+            state.degraded.add(common_pb2.COMPONENT_GUARD)
+            state.text = state.request.text
+            return guard_pb2.GUARD_VERDICT_ALLOW
+        state.text = screened.screened_text or state.request.text
+        return screened.verdict
+
+    async def _understand(self, state: TurnState) -> None:
+        request = nlu_pb2.UnderstandRequest(
+            text=state.text,
+            language_hint=state.request.language_hint,
+            page_context=state.request.page_context,
+        )
+        try:
+            state.understanding = await self._agents.nlu.Understand(request)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("nlu failed; generic intent", extra={"error": _failed(exc)})
+            state.degraded.add(common_pb2.COMPONENT_NLU)
+            state.understanding = nlu_pb2.UnderstandResponse(
+                intent=common_pb2.INTENT_UNSPECIFIED,
+                language=state.request.language_hint or common_pb2.LANGUAGE_EN,
+            )
+
+    async def _load_context(self, state: TurnState) -> None:
+        try:
+            ctx: context_pb2.GetContextResponse = await self._agents.context.GetContext(
+                context_pb2.GetContextRequest(
+                    user_id=state.user_id, conversation_id=state.request.conversation_id, max_turns=6
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("context failed; answering without history", extra={"error": _failed(exc)})
+            state.degraded.add(common_pb2.COMPONENT_CONTEXT)
+            return
+        state.history = list(ctx.history)
+        state.history_available = True
+        if not state.focus_task_id and ctx.last_task_id and not state.request.page_context.task_id:
+            state.focus_task_id = ctx.last_task_id
+
+    def _task_refs(self, state: TurnState) -> list[str]:
+        return [e.value for e in state.understanding.entities if e.kind == "task_ref" and e.value]
+
+    async def _load_tasks(self, state: TurnState) -> None:
+        if state.understanding.intent not in TASK_INTENTS:
+            return
+        focus = state.request.page_context.task_id or next(iter(self._task_refs(state)), "")
+        try:
+            listed, focused = await asyncio.gather(
+                self._agents.tasks.ListTasks(tasks_pb2.ListTasksRequest(user_id=state.user_id, page_size=50)),
+                self._get_task(state.user_id, focus),
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("tasks failed; answering without task facts", extra={"error": _failed(exc)})
+            state.degraded.add(common_pb2.COMPONENT_TASKS)
+            state.tasks_unavailable = True
+            return
+        tasks = {t.task_id: t for t in listed.tasks}
+        if focused is not None:
+            state.focus_task_id = focused.task.task_id
+            for task in (focused.task, *focused.blockers):
+                tasks.setdefault(task.task_id, task)
+        state.tasks = list(tasks.values())
+
+    async def _get_task(self, user_id: str, task_id: str) -> tasks_pb2.GetTaskResponse | None:
+        if not task_id:
+            return None
+        try:
+            response: tasks_pb2.GetTaskResponse = await self._agents.tasks.GetTask(
+                tasks_pb2.GetTaskRequest(user_id=user_id, task_id=task_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return response
+
+    def _generation_input(self, state: TurnState) -> nlg_pb2.GenerationInput:
+        u = state.understanding
+        return nlg_pb2.GenerationInput(
+            user_id=state.user_id,
+            text=state.text,
+            intent=u.intent,
+            entities=u.entities,
+            language=u.language or common_pb2.LANGUAGE_EN,
+            tasks=state.tasks,
+            focus_task_id=state.focus_task_id,
+            history=state.history,
+            tasks_unavailable=state.tasks_unavailable,
+            today=dt.date.today().isoformat(),
+        )
+
+    def _interaction_event(
+        self, state: TurnState, info: nlg_pb2.GenerationInfo, latency_ms: int
+    ) -> events_pb2.EventEnvelope:
+        occurred = Timestamp()
+        occurred.GetCurrentTime()
+        return events_pb2.EventEnvelope(
+            # Derived from the turn id, so a turn retried after a crash emits the same event id.
+            event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"assist:interaction:{state.turn_id}")),
+            occur_time=occurred,
+            interaction=events_pb2.InteractionEvent(
+                conversation_id=state.request.conversation_id,
+                turn_id=state.turn_id,
+                user_id=state.user_id,
+                intent=state.understanding.intent,
+                language=state.understanding.language,
+                degraded_components=sorted(state.degraded),
+                writer=info.writer,
+                latency_ms=latency_ms,
+                first_turn=state.history_available and not state.history,
+                task_id=state.request.page_context.task_id,
+            ),
+        )
+
+
+def _replay(stored: StoredTurn) -> list[coordinator_pb2.ConverseResponse]:
+    """The events of a turn already answered, for a resent client message id."""
+    return [
+        _event(accepted=coordinator_pb2.TurnAccepted(user_message_id=stored.user_message_id, replayed=True)),
+        _event(intent=coordinator_pb2.IntentRecognized(intent=stored.intent, language=stored.language)),
+        _event(delta=coordinator_pb2.TextDelta(text=stored.answer)),
+        _event(
+            done=coordinator_pb2.TurnDone(
+                message_id=stored.turn_id,
+                text=stored.answer,
+                degraded_components=stored.degraded,
+                writer=stored.writer,
+            )
+        ),
+    ]

@@ -1,0 +1,143 @@
+"""CoordinatorService: the public gRPC API that the edge transcodes and internal apps call directly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+from assist.v1 import coordinator_pb2, coordinator_pb2_grpc, feedback_pb2
+from grpc_interceptor.exceptions import NotFound, Unavailable
+
+from coordinator import validation
+from coordinator.agent_clients import AgentClients
+from coordinator.pipeline import TurnPipeline
+from coordinator.stores import ConversationRepository, StoreUnavailable, TurnRepository
+from coordinator.turn_deadline import turn_deadline
+from mesh.identity import caller_user_id
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
+    def __init__(
+        self, agents: AgentClients, conversations: ConversationRepository, turns: TurnRepository
+    ) -> None:
+        self._agents = agents
+        self._conversations = conversations
+        self._turns = turns
+        self._pipeline = TurnPipeline(agents, turns)
+        # Turns keep running when their caller goes away, so an answer is never lost; kept here so the
+        # tasks are not garbage-collected mid-turn.
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def CreateConversation(  # noqa: N802 - gRPC method name
+        self, request: coordinator_pb2.CreateConversationRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> coordinator_pb2.CreateConversationResponse:
+        user_id = caller_user_id(context)
+        validation.check_page_context(request.page_context)
+        try:
+            conversation = await self._conversations.create_conversation(user_id, request.page_context)
+        except StoreUnavailable as exc:
+            raise Unavailable("conversations cannot be stored right now; try again shortly") from exc
+        return coordinator_pb2.CreateConversationResponse(conversation=conversation)
+
+    async def Converse(  # noqa: N802 - gRPC method name
+        self, request: coordinator_pb2.ConverseRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
+        user_id = caller_user_id(context)
+        validation.check_converse(request)
+        await self._require_conversation(user_id, request.conversation_id)
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        task = asyncio.create_task(self._run_turn(user_id, request, context.time_remaining(), queue))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                if isinstance(item, StoreUnavailable):
+                    raise Unavailable("the assistant cannot store messages right now; try again shortly")
+                raise item
+            assert isinstance(item, coordinator_pb2.ConverseResponse)
+            yield item
+
+    async def _run_turn(
+        self,
+        user_id: str,
+        request: coordinator_pb2.ConverseRequest,
+        time_left: float | None,
+        queue: asyncio.Queue[object],
+    ) -> None:
+        """Run the turn to its end even if the caller disconnects; events go to the caller's queue."""
+        with turn_deadline(time_left):
+            try:
+                async for event in self._pipeline.run(user_id, request):
+                    queue.put_nowait(event)
+            except BaseException as exc:  # handed to the caller, which maps it to a status
+                if not isinstance(exc, StoreUnavailable):
+                    log.exception("turn failed", extra={"conversation_id": request.conversation_id})
+                queue.put_nowait(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+            finally:
+                queue.put_nowait(_END)
+
+    async def ListMessages(  # noqa: N802 - gRPC method name
+        self, request: coordinator_pb2.ListMessagesRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> coordinator_pb2.ListMessagesResponse:
+        user_id = caller_user_id(context)
+        validation.check_id(request.conversation_id, "conversation_id")
+        await self._require_conversation(user_id, request.conversation_id)
+        limit = min(request.page_size or 100, 500)
+        try:
+            messages = await self._turns.list_messages(user_id, request.conversation_id, limit)
+        except StoreUnavailable as exc:
+            raise Unavailable("history cannot be read right now; try again shortly") from exc
+        return coordinator_pb2.ListMessagesResponse(messages=messages)
+
+    async def SubmitFeedback(  # noqa: N802 - gRPC method name
+        self, request: coordinator_pb2.SubmitFeedbackRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> coordinator_pb2.SubmitFeedbackResponse:
+        user_id = caller_user_id(context)
+        validation.check_id(request.message_id, "message_id")
+        validation.check_rating(request.rating)
+        validation.check_comment(request.comment)
+        reply = await self._agents.feedback.RecordFeedback(
+            feedback_pb2.RecordFeedbackRequest(
+                user_id=user_id, message_id=request.message_id, rating=request.rating, comment=request.comment
+            ),
+            timeout=context.time_remaining(),
+        )
+        return coordinator_pb2.SubmitFeedbackResponse(feedback_id=reply.feedback_id)
+
+    async def SubmitSatisfaction(  # noqa: N802 - gRPC method name
+        self, request: coordinator_pb2.SubmitSatisfactionRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    ) -> coordinator_pb2.SubmitSatisfactionResponse:
+        user_id = caller_user_id(context)
+        validation.check_id(request.conversation_id, "conversation_id")
+        validation.check_score(request.score)
+        validation.check_comment(request.comment)
+        await self._require_conversation(user_id, request.conversation_id)
+        reply = await self._agents.feedback.RecordSatisfaction(
+            feedback_pb2.RecordSatisfactionRequest(
+                user_id=user_id,
+                conversation_id=request.conversation_id,
+                score=request.score,
+                comment=request.comment,
+            ),
+            timeout=context.time_remaining(),
+        )
+        return coordinator_pb2.SubmitSatisfactionResponse(satisfaction_id=reply.satisfaction_id)
+
+    async def _require_conversation(self, user_id: str, conversation_id: str) -> None:
+        try:
+            found = await self._conversations.get_conversation(user_id, conversation_id)
+        except StoreUnavailable as exc:
+            raise Unavailable("conversations cannot be read right now; try again shortly") from exc
+        if found is None:
+            raise NotFound(f"no conversation {conversation_id}")

@@ -1,0 +1,52 @@
+"""Checks on what a caller sends, so a client's mistake is INVALID_ARGUMENT with a clear message."""
+
+from __future__ import annotations
+
+import re
+
+from assist.v1 import common_pb2, coordinator_pb2
+from grpc_interceptor.exceptions import InvalidArgument
+
+MAX_TEXT_CHARS = 4000
+MAX_COMMENT_CHARS = 2000
+_CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_URL_MAX = 2048
+
+
+def check_id(value: str, field: str) -> None:
+    if not _ID.match(value):
+        raise InvalidArgument(f"{field} must be 1 to 64 characters of letters, digits, '-' or '_'")
+
+
+def check_page_context(page: common_pb2.PageContext) -> None:
+    if page.task_id:
+        check_id(page.task_id, "page_context.task_id")
+    if len(page.page_url) > _URL_MAX:
+        raise InvalidArgument(f"page_context.page_url must be at most {_URL_MAX} characters")
+
+
+def check_converse(request: coordinator_pb2.ConverseRequest) -> None:
+    check_id(request.conversation_id, "conversation_id")
+    if not _CLIENT_MESSAGE_ID.match(request.client_message_id):
+        raise InvalidArgument("client_message_id must be 1 to 64 characters of letters, digits, '-' or '_'")
+    if not request.text.strip():
+        raise InvalidArgument("text must not be empty")
+    if len(request.text) > MAX_TEXT_CHARS:
+        raise InvalidArgument(f"text must be at most {MAX_TEXT_CHARS} characters")
+    check_page_context(request.page_context)
+
+
+def check_comment(comment: str) -> None:
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise InvalidArgument(f"comment must be at most {MAX_COMMENT_CHARS} characters")
+
+
+def check_rating(rating: int) -> None:
+    if rating not in (common_pb2.FEEDBACK_RATING_UP, common_pb2.FEEDBACK_RATING_DOWN):
+        raise InvalidArgument("rating must be FEEDBACK_RATING_UP or FEEDBACK_RATING_DOWN")
+
+
+def check_score(score: int) -> None:
+    if not 1 <= score <= 5:
+        raise InvalidArgument("score must be between 1 and 5")

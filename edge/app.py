@@ -1,0 +1,146 @@
+"""The edge's ASGI app: auth, limits, transcoding to the coordinator, health, the widget and the demo site."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from edge.errors import error_response
+from edge.routes import HttpRoute, coordinator_routes
+from edge.settings import EdgeSettings
+from edge.transcoder import (
+    BadRequest,
+    PayloadTooLarge,
+    Transcoder,
+    UnsupportedMediaType,
+    build_request,
+    read_json_body,
+)
+from mesh.auth import AuthError, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _api_handler(route: HttpRoute, state: EdgeState) -> Handler:
+    async def handle(request: Request) -> Response:
+        try:
+            principal = state.verifier.verify_authorization_header(request.headers.get("authorization"))
+        except AuthError as exc:
+            return error_response(401, "UNAUTHENTICATED", str(exc))
+        try:
+            body = await read_json_body(request, state.settings.max_body_bytes) if route.body == "*" else {}
+            message = build_request(route, body, dict(request.path_params), dict(request.query_params))
+        except PayloadTooLarge as exc:
+            return error_response(413, "INVALID_ARGUMENT", str(exc))
+        except UnsupportedMediaType as exc:
+            return error_response(415, "INVALID_ARGUMENT", str(exc))
+        except BadRequest as exc:
+            return error_response(400, "INVALID_ARGUMENT", str(exc))
+        return await state.transcoder.call(route, message, principal.user_id)
+
+    return handle
+
+
+class EdgeState:
+    """What the handlers share: settings, the coordinator channel, the token verifier."""
+
+    def __init__(self, settings: EdgeSettings, channel: grpc.aio.Channel, verifier: TokenVerifier) -> None:
+        self.settings = settings
+        self.channel = channel
+        self.verifier = verifier
+        self.transcoder = Transcoder(
+            channel, unary_timeout_s=settings.unary_timeout_s, turn_timeout_s=settings.turn_timeout_s
+        )
+        self.health = health_pb2_grpc.HealthStub(channel)
+
+
+def create_app(
+    settings: EdgeSettings,
+    verifier: TokenVerifier,
+    *,
+    channel: grpc.aio.Channel | None = None,
+    extra_routes: list[BaseRoute] | None = None,
+) -> Starlette:
+    """Build the edge. `extra_routes` (the demo site) are mounted last, below the API and health routes."""
+    chan = channel or grpc.aio.insecure_channel(settings.coordinator_addr)
+    state = EdgeState(settings, chan, verifier)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        try:
+            reply = await state.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+        except grpc.aio.AioRpcError as exc:
+            return JSONResponse({"ready": False, "coordinator": exc.code().name}, status_code=503)
+        ready = reply.status == health_pb2.HealthCheckResponse.SERVING
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    async def widget(_: Request) -> Response:
+        if not settings.widget_bundle.exists():
+            return error_response(404, "NOT_FOUND", "the widget has not been built (npm run build in widget/)")
+        return FileResponse(
+            settings.widget_bundle,
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/widget/assist-chat.js", widget),
+    ]
+    for api in coordinator_routes():
+        routes.append(Route(api.path, _api_handler(api, state), methods=[api.verb], name=api.grpc_path))
+    routes.extend(extra_routes or [])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if channel is None:
+            await chan.close()
+
+    middleware = []
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+                max_age=600,
+            )
+        )
+
+    async def not_found(_: Request, __: Exception) -> Response:
+        return error_response(404, "NOT_FOUND", "no such route")
+
+    async def method_not_allowed(_: Request, __: Exception) -> Response:
+        return error_response(405, "INVALID_ARGUMENT", "method not allowed on this route")
+
+    async def server_error(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error in the edge", exc_info=exc)
+        return error_response(500, "INTERNAL", "something went wrong on our side")
+
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+    )
+    app.state.edge = state
+    return app
+

@@ -1,0 +1,31 @@
+"""The edge's settings, from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mesh.config import CommonSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class EdgeSettings(CommonSettings):
+    service_name: str = "edge"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    coordinator_addr: str = "127.0.0.1:50051"
+    # The public key that verifies users' tokens (PEM). Empty: the local development key pair is used.
+    auth_public_key_file: str = ""
+    auth_issuer: str = "assist-demo-site"
+    auth_audience: str = "assist-edge"
+    # Where the local development key pair lives (created on first use).
+    dev_keys_dir: Path = ROOT / ".local" / "dev-keys"
+    # Serve the demo task site at / (local development and tests only).
+    demo_site: bool = False
+    widget_bundle: Path = ROOT / "widget" / "dist" / "assist-chat.js"
+    # Comma-separated origins allowed to call the API from another site; empty: same origin only.
+    cors_origins: str = ""
+    max_body_bytes: int = 16 * 1024
+    # The whole turn's budget, set here and shrinking at each hop.
+    turn_timeout_s: float = 30.0
+    unary_timeout_s: float = 5.0

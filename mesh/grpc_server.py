@@ -1,0 +1,65 @@
+"""Bootstrap for every gRPC server of the mesh: health, reflection, error mapping and a graceful stop.
+
+Each process calls `create_server()` (tests call it on port 0) and then `serve_until_signalled()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_interceptor import AsyncExceptionToStatusInterceptor
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+Registrar = Callable[[grpc.aio.Server], None]
+
+
+async def create_server(
+    register: Registrar,
+    service_names: Sequence[str],
+    *,
+    address: str = "127.0.0.1:0",
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """Build and start a server with the given servicers; returns it with its bound port and health."""
+    server = grpc.aio.server(
+        interceptors=[AsyncExceptionToStatusInterceptor(), *interceptors],
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+    )
+    register(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"could not bind the gRPC server to {address}")
+    await server.start()
+    for name in ("", *service_names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port, health_servicer
+
+
+async def serve_until_signalled(
+    server: grpc.aio.Server,
+    health_servicer: health.aio.HealthServicer,
+    *,
+    grace_seconds: float = 10.0,
+) -> None:
+    """Run until SIGTERM or SIGINT, then stop taking calls and let in-flight ones finish (up to grace)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: finishing in-flight calls", extra={"grace_seconds": grace_seconds})
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace_seconds)
+    log.info("stopped")

@@ -1,0 +1,154 @@
+"""Start and stop the mesh's processes on this machine: the run command and the end-to-end tests use it.
+
+Each component is a real process (`python -m ...`) on its own loopback port; `wait_ready` polls each
+one's health (gRPC health for agents and the coordinator, /healthz for the edge) before returning.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENTS = ("guard", "nlu", "nlg", "context", "tasks", "feedback")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    module: str
+    port: int
+    kind: str  # "grpc", "http" or "worker" (no port)
+
+
+@dataclass
+class Mesh:
+    """The processes of one local mesh, with their ports and logs."""
+
+    components: dict[str, Component]
+    env: dict[str, str]
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.components['edge'].port}"
+
+    @property
+    def coordinator_addr(self) -> str:
+        return f"127.0.0.1:{self.components['coordinator'].port}"
+
+    def address(self, name: str) -> str:
+        return f"127.0.0.1:{self.components[name].port}"
+
+    def start(self, *names: str) -> None:
+        """Start the named components (all when none are named) that are not running."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in names or tuple(self.components):
+            running = self.processes.get(name)
+            if running is not None and running.poll() is None:
+                continue
+            comp = self.components[name]
+            env = dict(self.env)
+            if comp.kind == "grpc":
+                env["LISTEN_ADDR"] = self.address(name)
+            elif comp.kind == "http":
+                env["PORT"] = str(comp.port)
+            env["SERVICE_NAME"] = name
+            log = (self.log_dir / f"{name}.log").open("ab")
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", comp.module], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            log.close()
+        self.wait_ready(*names)
+
+    def wait_ready(self, *names: str, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        for name in names or tuple(self.components):
+            comp = self.components[name]
+            while not self._ready(comp):
+                proc = self.processes.get(name)
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} was not ready within {timeout_s:.0f} s; see its log in {self.log_dir}")
+                time.sleep(0.1)
+
+    def _ready(self, comp: Component) -> bool:
+        if comp.kind == "worker":
+            return True
+        if comp.kind == "http":
+            try:
+                import httpx
+
+                return httpx.get(f"http://127.0.0.1:{comp.port}/healthz", timeout=0.5).status_code == 200
+            except Exception:
+                return False
+        with grpc.insecure_channel(self.address(comp.name)) as channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+            except grpc.RpcError:
+                return False
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, *names: str, timeout_s: float = 15.0) -> None:
+        """SIGTERM the named components (all when none are named), then SIGKILL what is left."""
+        targets = [n for n in (names or tuple(reversed(self.components))) if n in self.processes]
+        for name in targets:
+            proc = self.processes[name]
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name in targets:
+            proc = self.processes.pop(name)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def plan_mesh(
+    stack_env: Mapping[str, str],
+    *,
+    log_dir: Path,
+    edge_port: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    fixed_ports: bool = False,
+) -> Mesh:
+    """Lay out the mesh: ports (fixed for the run command, free ones for tests) and environment."""
+    base = 50060
+    components: dict[str, Component] = {}
+    for i, name in enumerate(AGENTS, start=1):
+        components[name] = Component(name, f"agents.{name}", base + i if fixed_ports else free_port(), "grpc")
+    components["coordinator"] = Component("coordinator", "coordinator", 50051 if fixed_ports else free_port(), "grpc")
+    components["relay"] = Component("relay", "mesh.events", 0, "worker")
+    components["analytics"] = Component("analytics", "mesh.analytics", 0, "worker")
+    port = edge_port if edge_port is not None else (8080 if fixed_ports else free_port())
+    components["edge"] = Component("edge", "edge", port, "http")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(stack_env)
+    for name in AGENTS:
+        env[f"{name.upper()}_ADDR"] = f"127.0.0.1:{components[name].port}"
+    env["COORDINATOR_ADDR"] = f"127.0.0.1:{components['coordinator'].port}"
+    env["DEMO_SITE"] = "1"
+    env.update(extra_env or {})
+    return Mesh(components=components, env=env, log_dir=log_dir)

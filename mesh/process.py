@@ -1,0 +1,42 @@
+"""The life of one agent process: settings, logs, telemetry, the server, and a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+from mesh.config import CommonSettings
+from mesh.grpc_server import Registrar, create_server, serve_until_signalled
+from mesh.logs import configure_logging
+from mesh.telemetry import configure_telemetry
+
+log = logging.getLogger(__name__)
+
+# Builds the process's dependencies (clients, models) and yields how to register its servicers; cleans
+# up after the server has stopped.
+ServiceFactory = Callable[[], AbstractAsyncContextManager[tuple[Registrar, Sequence[str]]]]
+
+
+class AgentSettings(CommonSettings):
+    """Where an agent listens."""
+
+    listen_addr: str = "127.0.0.1:0"
+    grace_seconds: float = 10.0
+
+
+def run_agent(settings: AgentSettings, factory: ServiceFactory) -> None:
+    """Run an agent until SIGTERM; in-flight calls finish before it exits."""
+    configure_logging(settings.service_name, settings.log_level)
+    configure_telemetry(settings)
+
+    async def main() -> None:
+        async with factory() as (register, names):
+            server, port, health = await create_server(register, names, address=settings.listen_addr)
+            log.info("listening", extra={"port": port, "services": list(names)})
+            await serve_until_signalled(server, health, grace_seconds=settings.grace_seconds)
+
+    asyncio.run(main())
+
+

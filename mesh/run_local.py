@@ -1,0 +1,47 @@
+"""`./dev up`: run the whole mesh in the foreground on fixed local ports until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from mesh.launcher import ROOT, plan_mesh
+
+
+def main() -> None:
+    stack_env = {k: os.environ[k] for k in ("MONGO_URI", "REDIS_URL", "KAFKA_BOOTSTRAP") if k in os.environ}
+    edge_port = int(os.environ.get("EDGE_PORT", "8080"))
+    mesh = plan_mesh(stack_env, log_dir=ROOT / ".local" / "logs" / "mesh", edge_port=edge_port, fixed_ports=True)
+    started = time.monotonic()
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        mesh.start()
+        print(
+            f"\nAssist mesh is up in {time.monotonic() - started:.1f} s.\n"
+            f"  Demo site with the widget:  {mesh.edge_url}/\n"
+            f"  Coordinator gRPC API:       {mesh.coordinator_addr}\n"
+            f"  Logs:                       {Path(mesh.log_dir).relative_to(ROOT)}/\n"
+            "Press Ctrl-C to stop (the local servers keep running; ./dev stop stops them).\n",
+            flush=True,
+        )
+        while not stopping:
+            for name, proc in list(mesh.processes.items()):
+                if proc.poll() is not None:
+                    print(f"{name} exited ({proc.returncode}); restarting it", flush=True)
+                    mesh.start(name)
+            time.sleep(0.5)
+    finally:
+        mesh.stop()
+
+
+if __name__ == "__main__":
+    main()

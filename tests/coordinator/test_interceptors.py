@@ -1,0 +1,142 @@
+"""The coordinator's client interceptors against a real grpc.aio server on port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from assist.v1 import nlu_pb2, nlu_pb2_grpc
+
+from coordinator.circuit_breaker import BreakerState, CircuitBreaker
+from coordinator.interceptors import CircuitBreakerInterceptor, DeadlineInterceptor, RetryInterceptor
+from coordinator.turn_deadline import turn_deadline
+from mesh.grpc_server import create_server
+
+UNDERSTAND = "/assist.v1.NluService/Understand"
+
+
+class ScriptedNlu(nlu_pb2_grpc.NluServiceServicer):
+    """Fails the first `failures` calls with UNAVAILABLE, and sleeps `delay_s` before answering."""
+
+    def __init__(self, failures: int = 0, delay_s: float = 0.0) -> None:
+        self.failures = failures
+        self.delay_s = delay_s
+        self.calls = 0
+        self.deadlines: list[float | None] = []
+
+    async def Understand(self, request, context):  # type: ignore[no-untyped-def] # noqa: N802
+        self.calls += 1
+        self.deadlines.append(context.time_remaining())
+        if self.calls <= self.failures:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+        await asyncio.sleep(self.delay_s)
+        return nlu_pb2.UnderstandResponse(confidence=0.5)
+
+
+async def _serve(servicer: ScriptedNlu) -> tuple[grpc.aio.Server, int]:
+    server, port, _ = await create_server(
+        lambda s: nlu_pb2_grpc.add_NluServiceServicer_to_server(servicer, s), ["assist.v1.NluService"]
+    )
+    return server, port
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[ScriptedNlu, int]]:
+    servicer = ScriptedNlu()
+    server, port = await _serve(servicer)
+    yield servicer, port
+    await server.stop(0)
+
+
+def _stub(port: int, *interceptors: grpc.aio.ClientInterceptor) -> tuple[grpc.aio.Channel, nlu_pb2_grpc.NluServiceStub]:
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=list(interceptors))
+    return channel, nlu_pb2_grpc.NluServiceStub(channel)
+
+
+async def test_retry_recovers_from_unavailable_within_the_deadline(scripted: tuple[ScriptedNlu, int]) -> None:
+    servicer, port = scripted
+    servicer.failures = 2
+    channel, stub = _stub(port, RetryInterceptor({UNDERSTAND}, max_attempts=3), DeadlineInterceptor(2.0))
+    async with channel:
+        with turn_deadline(5.0):
+            reply = await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+    assert reply.confidence == pytest.approx(0.5)
+    assert servicer.calls == 3
+
+
+async def test_retry_gives_up_after_max_attempts(scripted: tuple[ScriptedNlu, int]) -> None:
+    servicer, port = scripted
+    servicer.failures = 10
+    channel, stub = _stub(port, RetryInterceptor({UNDERSTAND}, max_attempts=3), DeadlineInterceptor(2.0))
+    async with channel:
+        with turn_deadline(5.0), pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert servicer.calls == 3
+
+
+async def test_non_idempotent_methods_are_not_retried(scripted: tuple[ScriptedNlu, int]) -> None:
+    servicer, port = scripted
+    servicer.failures = 1
+    channel, stub = _stub(port, RetryInterceptor(set(), max_attempts=3), DeadlineInterceptor(2.0))
+    async with channel:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+    assert servicer.calls == 1
+
+
+async def test_agent_call_gets_what_is_left_of_the_turn_deadline(scripted: tuple[ScriptedNlu, int]) -> None:
+    servicer, port = scripted
+    servicer.delay_s = 1.0
+    channel, stub = _stub(port, DeadlineInterceptor(10.0))
+    async with channel:
+        with turn_deadline(0.3), pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert servicer.deadlines[0] is not None and servicer.deadlines[0] <= 0.3
+
+
+async def test_call_cap_applies_when_the_turn_has_more_time(scripted: tuple[ScriptedNlu, int]) -> None:
+    servicer, port = scripted
+    channel, stub = _stub(port, DeadlineInterceptor(0.5))
+    async with channel:
+        with turn_deadline(20.0):
+            await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+    assert servicer.deadlines[0] is not None and servicer.deadlines[0] <= 0.5
+
+
+async def test_no_call_starts_once_the_turn_deadline_has_passed(scripted: tuple[ScriptedNlu, int]) -> None:
+    servicer, port = scripted
+    channel, stub = _stub(port, DeadlineInterceptor(5.0))
+    async with channel:
+        with turn_deadline(0.0), pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert servicer.calls == 0
+
+
+async def test_breaker_opens_after_failures_and_fails_fast_then_recovers(scripted: tuple[ScriptedNlu, int]) -> None:
+    servicer, port = scripted
+    servicer.failures = 3
+    breaker = CircuitBreaker("nlu", failure_threshold=3, reset_after_s=0.3)
+    channel, stub = _stub(port, CircuitBreakerInterceptor(breaker), DeadlineInterceptor(2.0))
+    async with channel:
+        for _ in range(3):
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+        await asyncio.sleep(0.05)  # outcomes are recorded when each call finishes
+        assert breaker.state is BreakerState.OPEN
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "circuit open" in (caught.value.details() or "")
+        assert servicer.calls == 3, "an open breaker sends nothing"
+        assert time.monotonic() - started < 0.2
+        await asyncio.sleep(0.35)
+        await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+        await asyncio.sleep(0.05)
+        assert breaker.state is BreakerState.CLOSED

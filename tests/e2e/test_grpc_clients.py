@@ -1,0 +1,43 @@
+"""An internal application calling the coordinator's gRPC API directly, as it would in production."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import pytest
+from assist.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
+
+from mesh.identity import user_metadata
+from tests.e2e.conftest import MeshUnderTest
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_internal_app_converses_over_grpc(mesh_up: MeshUnderTest) -> None:
+    async with grpc.aio.insecure_channel(mesh_up.coordinator_addr) as channel:
+        stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+        metadata = user_metadata("carol")
+        created = await stub.CreateConversation(coordinator_pb2.CreateConversationRequest(), metadata=metadata)
+        request = coordinator_pb2.ConverseRequest(
+            conversation_id=created.conversation.conversation_id,
+            client_message_id=uuid.uuid4().hex,
+            text="What is due this week?",
+        )
+        events = [e async for e in stub.Converse(request, metadata=metadata, timeout=30)]
+        kinds = [e.WhichOneof("event") for e in events]
+        assert kinds[0] == "accepted" and kinds[-1] == "done"
+        assert events[1].intent.intent == common_pb2.INTENT_TASKS_DUE
+        history = await stub.ListMessages(
+            coordinator_pb2.ListMessagesRequest(conversation_id=created.conversation.conversation_id),
+            metadata=metadata,
+        )
+        assert [m.role for m in history.messages] == [common_pb2.ROLE_USER, common_pb2.ROLE_ASSISTANT]
+
+
+async def test_grpc_call_without_a_user_is_unauthenticated(mesh_up: MeshUnderTest) -> None:
+    async with grpc.aio.insecure_channel(mesh_up.coordinator_addr) as channel:
+        stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.CreateConversation(coordinator_pb2.CreateConversationRequest())
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
