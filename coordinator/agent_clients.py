@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import grpc
 from assist.v1 import (
@@ -60,12 +61,12 @@ class CallCaps:
 class AgentClients:
     """One stub per agent; `breakers` lets health and tests see each agent's circuit."""
 
-    guard: guard_pb2_grpc.GuardServiceStub
-    nlu: nlu_pb2_grpc.NluServiceStub
-    nlg: nlg_pb2_grpc.NlgServiceStub
-    context: context_pb2_grpc.ContextServiceStub
-    tasks: tasks_pb2_grpc.TasksServiceStub
-    feedback: feedback_pb2_grpc.FeedbackServiceStub
+    guard: guard_pb2_grpc.GuardServiceAsyncStub
+    nlu: nlu_pb2_grpc.NluServiceAsyncStub
+    nlg: nlg_pb2_grpc.NlgServiceAsyncStub
+    context: context_pb2_grpc.ContextServiceAsyncStub
+    tasks: tasks_pb2_grpc.TasksServiceAsyncStub
+    feedback: feedback_pb2_grpc.FeedbackServiceAsyncStub
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     channels: list[grpc.aio.Channel] = field(default_factory=list)
 
@@ -90,7 +91,9 @@ def _channel(address: str, breaker: CircuitBreaker, cap_s: float) -> grpc.aio.Ch
 def connect_agents(addresses: AgentAddresses, caps: CallCaps | None = None) -> AgentClients:
     """Open a channel per agent (lazily connected: an agent that is down now may be up for the next turn)."""
     caps = caps or CallCaps()
-    breakers = {name: CircuitBreaker(name) for name in ("guard", "nlu", "nlg", "context", "tasks", "feedback")}
+    breakers = {
+        name: CircuitBreaker(name) for name in ("guard", "nlu", "nlg", "context", "tasks", "feedback")
+    }
     chans = {
         "guard": _channel(addresses.guard, breakers["guard"], caps.guard_s),
         "nlu": _channel(addresses.nlu, breakers["nlu"], caps.nlu_s),
@@ -100,12 +103,17 @@ def connect_agents(addresses: AgentAddresses, caps: CallCaps | None = None) -> A
         "feedback": _channel(addresses.feedback, breakers["feedback"], caps.feedback_s),
     }
     return AgentClients(
-        guard=guard_pb2_grpc.GuardServiceStub(chans["guard"]),
-        nlu=nlu_pb2_grpc.NluServiceStub(chans["nlu"]),
-        nlg=nlg_pb2_grpc.NlgServiceStub(chans["nlg"]),
-        context=context_pb2_grpc.ContextServiceStub(chans["context"]),
-        tasks=tasks_pb2_grpc.TasksServiceStub(chans["tasks"]),
-        feedback=feedback_pb2_grpc.FeedbackServiceStub(chans["feedback"]),
+        guard=cast("guard_pb2_grpc.GuardServiceAsyncStub", guard_pb2_grpc.GuardServiceStub(chans["guard"])),
+        nlu=cast("nlu_pb2_grpc.NluServiceAsyncStub", nlu_pb2_grpc.NluServiceStub(chans["nlu"])),
+        nlg=cast("nlg_pb2_grpc.NlgServiceAsyncStub", nlg_pb2_grpc.NlgServiceStub(chans["nlg"])),
+        context=cast(
+            "context_pb2_grpc.ContextServiceAsyncStub", context_pb2_grpc.ContextServiceStub(chans["context"])
+        ),
+        tasks=cast("tasks_pb2_grpc.TasksServiceAsyncStub", tasks_pb2_grpc.TasksServiceStub(chans["tasks"])),
+        feedback=cast(
+            "feedback_pb2_grpc.FeedbackServiceAsyncStub",
+            feedback_pb2_grpc.FeedbackServiceStub(chans["feedback"]),
+        ),
         breakers=breakers,
         channels=list(chans.values()),
     )

@@ -54,7 +54,7 @@ def escape_markdown(text: str) -> str:
     """Make user data literal in markdown (titles may contain `*`, `[`, `<`...)."""
     out = []
     for char in text:
-        if char in "\\`*_{}[]()#+-.!<>|~":
+        if char in "\\`*_[]<>|~":
             out.append("\\" + char)
         else:
             out.append(char)

@@ -19,7 +19,12 @@ from coordinator.turn_deadline import remaining
 
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
 FAILURE_CODES = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+    }
 )
 # An attempt with less than this left is not worth starting.
 MIN_ATTEMPT_S = 0.02
@@ -53,12 +58,18 @@ class DeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnarySt
         )
 
     async def intercept_unary_unary(
-        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+        self,
+        continuation: Callable[..., Awaitable[Any]],
+        client_call_details: ClientCallDetails,
+        request: Any,
     ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
     async def intercept_unary_stream(
-        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+        self,
+        continuation: Callable[..., Awaitable[Any]],
+        client_call_details: ClientCallDetails,
+        request: Any,
     ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
@@ -84,7 +95,10 @@ class RetryInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         self._cap = max_backoff_s
 
     async def intercept_unary_unary(
-        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+        self,
+        continuation: Callable[..., Awaitable[Any]],
+        client_call_details: ClientCallDetails,
+        request: Any,
     ) -> Any:
         if _method_name(client_call_details) not in self._idempotent:
             return await continuation(client_call_details, request)
@@ -107,10 +121,13 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
 
     def __init__(self, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
+        self._recording: set[asyncio.Task[None]] = set()
 
     def _record(self, call: grpc.aio.Call) -> None:
         def done(finished: Any) -> None:
-            asyncio.ensure_future(self._record_code(finished))
+            task = asyncio.ensure_future(self._record_code(finished))
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
 
         call.add_done_callback(done)
 
@@ -126,7 +143,10 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
             raise rpc_error(grpc.StatusCode.UNAVAILABLE, f"circuit open for the {self.breaker.name} agent")
 
     async def intercept_unary_unary(
-        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+        self,
+        continuation: Callable[..., Awaitable[Any]],
+        client_call_details: ClientCallDetails,
+        request: Any,
     ) -> Any:
         self._check()
         call = await continuation(client_call_details, request)
@@ -134,7 +154,10 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
         return call
 
     async def intercept_unary_stream(
-        self, continuation: Callable[..., Awaitable[Any]], client_call_details: ClientCallDetails, request: Any
+        self,
+        continuation: Callable[..., Awaitable[Any]],
+        client_call_details: ClientCallDetails,
+        request: Any,
     ) -> AsyncIterable[Any]:
         self._check()
         call = await continuation(client_call_details, request)

@@ -7,6 +7,7 @@ The turn and its outbox events are stored in one single-document write when the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -29,8 +30,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from coordinator.agent_clients import AgentClients
 from coordinator.degraded import fallback_answer, phrase
-from coordinator.stores import BeginKind, StoredTurn, TurnRepository
+from coordinator.turn_deadline import remaining
 from mesh.events.kafka import INTERACTIONS_TOPIC
+from mesh.storage.mongo import StoreUnavailable
+from mesh.storage.turns import BeginKind, BeginTurn, Turn, TurnStore
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,15 @@ TASK_INTENTS = frozenset(
     }
 )
 
+SINGLE_TASK_INTENTS = frozenset(
+    {
+        common_pb2.INTENT_TASK_STATUS,
+        common_pb2.INTENT_SUMMARIZE_TASK,
+        common_pb2.INTENT_TASK_ASSIGNEE,
+        common_pb2.INTENT_TASK_BLOCKERS,
+    }
+)
+
 
 @dataclass
 class TurnState:
@@ -55,13 +67,15 @@ class TurnState:
     request: coordinator_pb2.ConverseRequest
     turn_id: str
     text: str = ""
-    degraded: set[int] = field(default_factory=set)
+    degraded: set[common_pb2.Component.ValueType] = field(default_factory=set)
     understanding: nlu_pb2.UnderstandResponse = field(default_factory=nlu_pb2.UnderstandResponse)
     history: list[nlg_pb2.PriorTurn] = field(default_factory=list)
     tasks: list[common_pb2.Task] = field(default_factory=list)
     tasks_unavailable: bool = False
     focus_task_id: str = ""
     history_available: bool = False
+    attempt: int = 0
+    last_task_id: str = ""
 
 
 def _event(**kwargs: object) -> coordinator_pb2.ConverseResponse:
@@ -77,7 +91,7 @@ def _failed(exc: BaseException) -> str:
 class TurnPipeline:
     """Runs turns for the coordinator service; holds the agent clients and the turn store."""
 
-    def __init__(self, agents: AgentClients, turns: TurnRepository, *, lease_s: float = 60.0) -> None:
+    def __init__(self, agents: AgentClients, turns: TurnStore, *, lease_s: float = 45.0) -> None:
         self._agents = agents
         self._turns = turns
         self._lease_s = lease_s
@@ -86,34 +100,58 @@ class TurnPipeline:
         self, user_id: str, request: coordinator_pb2.ConverseRequest
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         """Yield the turn's events. Raises StoreUnavailable before the first event when MongoDB is down."""
-        begin = await self._turns.begin_turn(
-            conversation_id=request.conversation_id,
-            user_id=user_id,
-            client_message_id=request.client_message_id,
-            text=request.text,
-            page_context=request.page_context,
-            lease_seconds=self._lease_s,
-        )
-        if begin.kind is BeginKind.IN_PROGRESS:
-            stored = await self._turns.wait_for_completion(begin.turn_id, timeout_s=20.0)
-            if stored is None:
-                language = request.language_hint or common_pb2.LANGUAGE_EN
-                yield _event(
-                    error=coordinator_pb2.TurnError(
-                        code="ABORTED", message=phrase("in_progress", language), retryable=True
-                    )
+        begin = await self._begin(user_id, request)
+        if begin is None:
+            language = request.language_hint or common_pb2.LANGUAGE_EN
+            yield _event(
+                error=coordinator_pb2.TurnError(
+                    code="ABORTED", message=phrase("in_progress", language), retryable=True
                 )
-                return
-            begin = begin.replay_of(stored)
+            )
+            return
         if begin.kind is BeginKind.REPLAY:
-            assert begin.stored is not None
-            for event in _replay(begin.stored):
+            for event in _replay(begin.turn):
                 yield event
             return
 
+        state = TurnState(
+            user_id=user_id, request=request, turn_id=begin.turn.turn_id, attempt=begin.turn.attempt
+        )
+        try:
+            async for event in self._run_new(state, begin.turn.user_message_id):
+                yield event
+        except BaseException:
+            # Let the client's retry (same client_message_id) take the turn over at once.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._turns.release_turn(state.turn_id, attempt=state.attempt))
+            raise
+
+    async def _begin(self, user_id: str, request: coordinator_pb2.ConverseRequest) -> BeginTurn | None:
+        """Begin the turn, or wait for the request already running it; None when it is still busy."""
+        for _ in range(2):
+            begin = await self._turns.begin_turn(
+                conversation_id=request.conversation_id,
+                user_id=user_id,
+                client_message_id=request.client_message_id,
+                text=request.text,
+                page_context=request.page_context,
+                lease_seconds=self._lease_s,
+            )
+            if begin.kind is not BeginKind.IN_PROGRESS:
+                return begin
+            left = remaining()
+            wait_s = 20.0 if left is None else max(0.0, left - 1.0)
+            done = await self._turns.wait_for_completion(begin.turn.turn_id, timeout_s=wait_s)
+            if done is not None:
+                return BeginTurn(BeginKind.REPLAY, done)
+        return None
+
+    async def _run_new(
+        self, state: TurnState, user_message_id: str
+    ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         started = time.monotonic()
-        state = TurnState(user_id=user_id, request=request, turn_id=begin.turn_id)
-        yield _event(accepted=coordinator_pb2.TurnAccepted(user_message_id=begin.user_message_id))
+        request = state.request
+        yield _event(accepted=coordinator_pb2.TurnAccepted(user_message_id=user_message_id))
 
         verdict = await self._screen(state)
         if verdict == guard_pb2.GUARD_VERDICT_BLOCK:
@@ -131,12 +169,16 @@ class TurnPipeline:
 
         await self._understand(state)
         yield _event(intent=self._intent_event(state))
+        state.focus_task_id = request.page_context.task_id or next(iter(self._task_refs(state)), "")
         await asyncio.gather(self._load_context(state), self._load_tasks(state))
+        await self._follow_up_task(state)
 
         parts: list[str] = []
         info = nlg_pb2.GenerationInfo(writer=nlg_pb2.WRITER_LOCAL)
         try:
-            stream = self._agents.nlg.StreamGenerate(nlg_pb2.StreamGenerateRequest(input=self._generation_input(state)))
+            stream = self._agents.nlg.StreamGenerate(
+                nlg_pb2.StreamGenerateRequest(input=self._generation_input(state))
+            )
             async for chunk in stream:
                 if chunk.delta:
                     parts.append(chunk.delta)
@@ -144,7 +186,9 @@ class TurnPipeline:
                 if chunk.done:
                     info = chunk.info
         except grpc.aio.AioRpcError as exc:
-            log.warning("nlg failed; degraded answer", extra={"error": _failed(exc), "turn_id": state.turn_id})
+            log.warning(
+                "nlg failed; degraded answer", extra={"error": _failed(exc), "turn_id": state.turn_id}
+            )
             state.degraded.add(common_pb2.COMPONENT_NLG)
             language = state.understanding.language
             tail = phrase("interrupted", language) if parts else fallback_answer(language, state.tasks)
@@ -161,6 +205,7 @@ class TurnPipeline:
         envelope = self._interaction_event(state, info, latency_ms)
         stored = await self._turns.complete_turn(
             state.turn_id,
+            attempt=state.attempt,
             answer=answer,
             intent=state.understanding.intent,
             language=state.understanding.language,
@@ -173,14 +218,21 @@ class TurnPipeline:
             },
             events=[(INTERACTIONS_TOPIC, state.request.conversation_id, envelope)],
         )
-        yield _event(
-            done=coordinator_pb2.TurnDone(
-                message_id=stored.turn_id,
-                text=stored.answer,
-                degraded_components=stored.degraded,
-                writer=stored.writer,
+        if stored:
+            yield _event(
+                done=coordinator_pb2.TurnDone(
+                    message_id=state.turn_id,
+                    text=answer,
+                    degraded_components=sorted(state.degraded),
+                    writer=info.writer,
+                )
             )
-        )
+            return
+        # Another request took this turn over and completed it first: its answer is the one stored.
+        turn = await self._turns.get_turn(state.turn_id)
+        if turn is None or not turn.done:
+            raise StoreUnavailable("the turn was taken over by another request")
+        yield _replay(turn)[-1]
 
     def _intent_event(self, state: TurnState) -> coordinator_pb2.IntentRecognized:
         u = state.understanding
@@ -221,7 +273,10 @@ class TurnPipeline:
         try:
             ctx: context_pb2.GetContextResponse = await self._agents.context.GetContext(
                 context_pb2.GetContextRequest(
-                    user_id=state.user_id, conversation_id=state.request.conversation_id, max_turns=6
+                    user_id=state.user_id,
+                    conversation_id=state.request.conversation_id,
+                    max_turns=6,
+                    focus_task_id=state.focus_task_id,
                 )
             )
         except grpc.aio.AioRpcError as exc:
@@ -230,8 +285,7 @@ class TurnPipeline:
             return
         state.history = list(ctx.history)
         state.history_available = True
-        if not state.focus_task_id and ctx.last_task_id and not state.request.page_context.task_id:
-            state.focus_task_id = ctx.last_task_id
+        state.last_task_id = ctx.last_task_id
 
     def _task_refs(self, state: TurnState) -> list[str]:
         return [e.value for e in state.understanding.entities if e.kind == "task_ref" and e.value]
@@ -239,11 +293,10 @@ class TurnPipeline:
     async def _load_tasks(self, state: TurnState) -> None:
         if state.understanding.intent not in TASK_INTENTS:
             return
-        focus = state.request.page_context.task_id or next(iter(self._task_refs(state)), "")
+        focus = state.focus_task_id
         try:
             listed, focused = await asyncio.gather(
-                self._agents.tasks.ListTasks(tasks_pb2.ListTasksRequest(user_id=state.user_id, page_size=50)),
-                self._get_task(state.user_id, focus),
+                self._list_tasks(state.user_id), self._get_task(state.user_id, focus)
             )
         except grpc.aio.AioRpcError as exc:
             log.warning("tasks failed; answering without task facts", extra={"error": _failed(exc)})
@@ -256,6 +309,29 @@ class TurnPipeline:
             for task in (focused.task, *focused.blockers):
                 tasks.setdefault(task.task_id, task)
         state.tasks = list(tasks.values())
+
+    async def _list_tasks(self, user_id: str) -> tasks_pb2.ListTasksResponse:
+        response: tasks_pb2.ListTasksResponse = await self._agents.tasks.ListTasks(
+            tasks_pb2.ListTasksRequest(user_id=user_id, page_size=50)
+        )
+        return response
+
+    async def _follow_up_task(self, state: TurnState) -> None:
+        """A question about "it" with no task named: use the task the session last talked about."""
+        if state.focus_task_id or not state.last_task_id or state.tasks_unavailable:
+            return
+        if state.understanding.intent not in SINGLE_TASK_INTENTS:
+            return
+        try:
+            focused = await self._get_task(state.user_id, state.last_task_id)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("tasks failed for the session's task", extra={"error": _failed(exc)})
+            return
+        if focused is None:
+            return
+        state.focus_task_id = focused.task.task_id
+        known = {t.task_id for t in state.tasks}
+        state.tasks.extend(t for t in (focused.task, *focused.blockers) if t.task_id not in known)
 
     async def _get_task(self, user_id: str, task_id: str) -> tasks_pb2.GetTaskResponse | None:
         if not task_id:
@@ -309,7 +385,7 @@ class TurnPipeline:
         )
 
 
-def _replay(stored: StoredTurn) -> list[coordinator_pb2.ConverseResponse]:
+def _replay(stored: Turn) -> list[coordinator_pb2.ConverseResponse]:
     """The events of a turn already answered, for a resent client message id."""
     return [
         _event(accepted=coordinator_pb2.TurnAccepted(user_message_id=stored.user_message_id, replayed=True)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import NoReturn
 
 import grpc
 from assist.v1 import coordinator_pb2, coordinator_pb2_grpc, feedback_pb2
@@ -13,9 +14,10 @@ from grpc_interceptor.exceptions import NotFound, Unavailable
 from coordinator import validation
 from coordinator.agent_clients import AgentClients
 from coordinator.pipeline import TurnPipeline
-from coordinator.stores import ConversationRepository, StoreUnavailable, TurnRepository
 from coordinator.turn_deadline import turn_deadline
 from mesh.identity import caller_user_id
+from mesh.storage.mongo import StoreUnavailable
+from mesh.storage.turns import ConversationStore, TurnStore
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +25,7 @@ _END = object()
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
-    def __init__(
-        self, agents: AgentClients, conversations: ConversationRepository, turns: TurnRepository
-    ) -> None:
+    def __init__(self, agents: AgentClients, conversations: ConversationStore, turns: TurnStore) -> None:
         self._agents = agents
         self._conversations = conversations
         self._turns = turns
@@ -35,7 +35,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self._running: set[asyncio.Task[None]] = set()
 
     async def CreateConversation(  # noqa: N802 - gRPC method name
-        self, request: coordinator_pb2.CreateConversationRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: coordinator_pb2.CreateConversationRequest,
+        context: grpc.aio.ServicerContext,
     ) -> coordinator_pb2.CreateConversationResponse:
         user_id = caller_user_id(context)
         validation.check_page_context(request.page_context)
@@ -46,7 +48,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         return coordinator_pb2.CreateConversationResponse(conversation=conversation)
 
     async def Converse(  # noqa: N802 - gRPC method name
-        self, request: coordinator_pb2.ConverseRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: coordinator_pb2.ConverseRequest,
+        context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         user_id = caller_user_id(context)
         validation.check_converse(request)
@@ -88,7 +92,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                 queue.put_nowait(_END)
 
     async def ListMessages(  # noqa: N802 - gRPC method name
-        self, request: coordinator_pb2.ListMessagesRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: coordinator_pb2.ListMessagesRequest,
+        context: grpc.aio.ServicerContext,
     ) -> coordinator_pb2.ListMessagesResponse:
         user_id = caller_user_id(context)
         validation.check_id(request.conversation_id, "conversation_id")
@@ -101,37 +107,50 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         return coordinator_pb2.ListMessagesResponse(messages=messages)
 
     async def SubmitFeedback(  # noqa: N802 - gRPC method name
-        self, request: coordinator_pb2.SubmitFeedbackRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: coordinator_pb2.SubmitFeedbackRequest,
+        context: grpc.aio.ServicerContext,
     ) -> coordinator_pb2.SubmitFeedbackResponse:
         user_id = caller_user_id(context)
         validation.check_id(request.message_id, "message_id")
         validation.check_rating(request.rating)
         validation.check_comment(request.comment)
-        reply = await self._agents.feedback.RecordFeedback(
-            feedback_pb2.RecordFeedbackRequest(
-                user_id=user_id, message_id=request.message_id, rating=request.rating, comment=request.comment
-            ),
-            timeout=context.time_remaining(),
-        )
+        try:
+            reply = await self._agents.feedback.RecordFeedback(
+                feedback_pb2.RecordFeedbackRequest(
+                    user_id=user_id,
+                    message_id=request.message_id,
+                    rating=request.rating,
+                    comment=request.comment,
+                ),
+                timeout=context.time_remaining(),
+            )
+        except grpc.aio.AioRpcError as exc:
+            await _pass_on(exc, context)
         return coordinator_pb2.SubmitFeedbackResponse(feedback_id=reply.feedback_id)
 
     async def SubmitSatisfaction(  # noqa: N802 - gRPC method name
-        self, request: coordinator_pb2.SubmitSatisfactionRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: coordinator_pb2.SubmitSatisfactionRequest,
+        context: grpc.aio.ServicerContext,
     ) -> coordinator_pb2.SubmitSatisfactionResponse:
         user_id = caller_user_id(context)
         validation.check_id(request.conversation_id, "conversation_id")
         validation.check_score(request.score)
         validation.check_comment(request.comment)
         await self._require_conversation(user_id, request.conversation_id)
-        reply = await self._agents.feedback.RecordSatisfaction(
-            feedback_pb2.RecordSatisfactionRequest(
-                user_id=user_id,
-                conversation_id=request.conversation_id,
-                score=request.score,
-                comment=request.comment,
-            ),
-            timeout=context.time_remaining(),
-        )
+        try:
+            reply = await self._agents.feedback.RecordSatisfaction(
+                feedback_pb2.RecordSatisfactionRequest(
+                    user_id=user_id,
+                    conversation_id=request.conversation_id,
+                    score=request.score,
+                    comment=request.comment,
+                ),
+                timeout=context.time_remaining(),
+            )
+        except grpc.aio.AioRpcError as exc:
+            await _pass_on(exc, context)
         return coordinator_pb2.SubmitSatisfactionResponse(satisfaction_id=reply.satisfaction_id)
 
     async def _require_conversation(self, user_id: str, conversation_id: str) -> None:
@@ -141,3 +160,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             raise Unavailable("conversations cannot be read right now; try again shortly") from exc
         if found is None:
             raise NotFound(f"no conversation {conversation_id}")
+
+
+async def _pass_on(exc: grpc.aio.AioRpcError, context: grpc.aio.ServicerContext) -> NoReturn:
+    """Answer with the agent's status: its details are written for the caller (NOT_FOUND, INVALID_ARGUMENT)."""
+    code = exc.code()
+    if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE, "feedback cannot be stored right now; try again shortly"
+        )
+    await context.abort(code, exc.details() or code.name)
+    raise AssertionError("abort returned")

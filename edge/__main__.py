@@ -33,8 +33,14 @@ def main() -> None:
         signer = TokenSigner(private_pem, issuer=settings.auth_issuer, audience=settings.auth_audience)
         extra.append(Mount("/", app=create_demo_app(signer=signer)))
     app = create_app(settings, verifier, extra_routes=extra)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _api_handler(route: HttpRoute, state: EdgeState) -> Handler:
+def _api_handler(route: HttpRoute, current: Callable[[], EdgeState]) -> Handler:
     async def handle(request: Request) -> Response:
+        state = current()
         try:
             principal = state.verifier.verify_authorization_header(request.headers.get("authorization"))
         except AuthError as exc:
@@ -74,15 +75,17 @@ def create_app(
     extra_routes: list[BaseRoute] | None = None,
 ) -> Starlette:
     """Build the edge. `extra_routes` (the demo site) are mounted last, below the API and health routes."""
-    chan = channel or grpc.aio.insecure_channel(settings.coordinator_addr)
-    state = EdgeState(settings, chan, verifier)
+    holder: dict[str, EdgeState] = {}
+
+    def state_now() -> EdgeState:
+        return holder["state"]
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
         try:
-            reply = await state.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+            reply = await state_now().health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
         except grpc.aio.AioRpcError as exc:
             return JSONResponse({"ready": False, "coordinator": exc.code().name}, status_code=503)
         ready = reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -90,7 +93,9 @@ def create_app(
 
     async def widget(_: Request) -> Response:
         if not settings.widget_bundle.exists():
-            return error_response(404, "NOT_FOUND", "the widget has not been built (npm run build in widget/)")
+            return error_response(
+                404, "NOT_FOUND", "the widget has not been built (npm run build in widget/)"
+            )
         return FileResponse(
             settings.widget_bundle,
             media_type="text/javascript",
@@ -103,14 +108,17 @@ def create_app(
         Route("/widget/assist-chat.js", widget),
     ]
     for api in coordinator_routes():
-        routes.append(Route(api.path, _api_handler(api, state), methods=[api.verb], name=api.grpc_path))
+        routes.append(Route(api.path, _api_handler(api, state_now), methods=[api.verb], name=api.grpc_path))
     routes.extend(extra_routes or [])
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # The channel belongs to the server's event loop, so it is made here rather than at import.
+        chan = channel or grpc.aio.insecure_channel(settings.coordinator_addr)
+        holder["state"] = EdgeState(settings, chan, verifier)
         yield
         if channel is None:
-            await chan.close()
+            await chan.close(None)
 
     middleware = []
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
@@ -141,6 +149,4 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
     )
-    app.state.edge = state
     return app
-

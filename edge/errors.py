@@ -42,7 +42,9 @@ def error_response(status: int, code: str, message: str, *, retryable: bool = Fa
 def grpc_error_response(exc: grpc.aio.AioRpcError) -> JSONResponse:
     code = exc.code()
     status = HTTP_STATUS.get(code, 500)
-    message = (exc.details() or code.name.lower()) if code not in _OPAQUE else "something went wrong on our side"
+    message = (
+        (exc.details() or code.name.lower()) if code not in _OPAQUE else "something went wrong on our side"
+    )
     if code == grpc.StatusCode.UNAVAILABLE and status == 503:
         message = exc.details() or "the assistant is temporarily unavailable; try again shortly"
     return error_response(status, code.name, message, retryable=code in RETRYABLE)
@@ -51,5 +53,7 @@ def grpc_error_response(exc: grpc.aio.AioRpcError) -> JSONResponse:
 def turn_error_fields(exc: grpc.aio.AioRpcError) -> dict[str, object]:
     """The body of an SSE `error` event for a failure after the turn was accepted."""
     code = exc.code()
-    message = (exc.details() or code.name.lower()) if code not in _OPAQUE else "something went wrong on our side"
+    message = (
+        (exc.details() or code.name.lower()) if code not in _OPAQUE else "something went wrong on our side"
+    )
     return {"code": code.name, "message": message, "retryable": code in RETRYABLE}

@@ -60,7 +60,9 @@ class UnsupportedMediaType(Exception):
         super().__init__("send the body as application/json")
 
 
-def build_request(route: HttpRoute, body: dict[str, Any], path_params: dict[str, str], query: dict[str, str]) -> message.Message:
+def build_request(
+    route: HttpRoute, body: dict[str, Any], path_params: dict[str, str], query: dict[str, str]
+) -> message.Message:
     """Fill the request message from the JSON body (body '*'), the query string (no body) and the path."""
     fields: dict[str, Any] = dict(body) if route.body == "*" else {}
     if route.body == "":
@@ -148,7 +150,7 @@ class Transcoder:
 
 
 def _sse_event(event: message.Message) -> bytes:
-    kind = event.WhichOneof("event")  # type: ignore[arg-type]
+    kind = event.WhichOneof("event")
     if kind is None:
         return b": keep-alive\n\n"
     return _sse_frame(kind, to_json(getattr(event, kind)))

@@ -26,10 +26,10 @@ class AgentSettings(CommonSettings):
     grace_seconds: float = 10.0
 
 
-def run_agent(settings: AgentSettings, factory: ServiceFactory) -> None:
+def run_agent(settings: AgentSettings, factory: ServiceFactory, *, grpc_client: bool = False) -> None:
     """Run an agent until SIGTERM; in-flight calls finish before it exits."""
     configure_logging(settings.service_name, settings.log_level)
-    configure_telemetry(settings)
+    configure_telemetry(settings, grpc_client=grpc_client)
 
     async def main() -> None:
         async with factory() as (register, names):
@@ -38,5 +38,3 @@ def run_agent(settings: AgentSettings, factory: ServiceFactory) -> None:
             await serve_until_signalled(server, health, grace_seconds=settings.grace_seconds)
 
     asyncio.run(main())
-
-

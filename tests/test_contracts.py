@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _differences(left: Path, right: Path) -> list[str]:
     cmp = filecmp.dircmp(left, right, ignore=["__pycache__"])
-    out = [*(f"only in gen/: {n}" for n in cmp.left_only), *(f"missing from gen/: {n}" for n in cmp.right_only)]
+    out = [
+        *(f"only in gen/: {n}" for n in cmp.left_only),
+        *(f"missing from gen/: {n}" for n in cmp.right_only),
+    ]
     out += [f"differs: {n}" for n in cmp.diff_files]
     for name in cmp.common_dirs:
         out += _differences(left / name, right / name)
@@ -25,7 +28,7 @@ def _differences(left: Path, right: Path) -> list[str]:
 def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
-        from gen_protos import generate
+        from gen_protos import generate  # type: ignore[import-not-found]
     finally:
         sys.path.pop(0)
     generate(tmp_path)
@@ -48,14 +51,18 @@ def test_http_routes_are_read_from_the_contract() -> None:
     assert converse.path_fields == ("conversation_id",)
 
 
-@pytest.mark.parametrize("proto", sorted((ROOT / "protos" / "assist" / "v1").glob("*.proto")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "proto", sorted((ROOT / "protos" / "assist" / "v1").glob("*.proto")), ids=lambda p: p.name
+)
 def test_every_contract_element_is_documented(proto: Path) -> None:
     lines = proto.read_text().splitlines()
     undocumented = []
     for i, line in enumerate(lines):
         stripped = line.strip()
         starts = ("service ", "rpc ", "message ", "enum ")
-        is_field = stripped.endswith(";") and "=" in stripped and not stripped.startswith(("option", "//", "syntax"))
+        is_field = (
+            stripped.endswith(";") and "=" in stripped and not stripped.startswith(("option", "//", "syntax"))
+        )
         if stripped.startswith(starts) or is_field:
             previous = lines[i - 1].strip() if i else ""
             if not previous.startswith("//"):

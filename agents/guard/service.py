@@ -6,19 +6,23 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import grpc
+from agents.guard.screen import screen
 from assist.v1 import guard_pb2, guard_pb2_grpc
 
-from agents.guard.screen import screen
 from mesh.grpc_server import Registrar
 
 
 class GuardServicer(guard_pb2_grpc.GuardServiceServicer):
     async def Screen(  # noqa: N802 - gRPC method name
-        self, request: guard_pb2.ScreenRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self,
+        request: guard_pb2.ScreenRequest,
+        context: grpc.aio.ServicerContext,
     ) -> guard_pb2.ScreenResponse:
         result = screen(request.text)
         return guard_pb2.ScreenResponse(
-            verdict=result.verdict, screened_text=result.screened_text, reasons=result.reasons  # type: ignore[arg-type]
+            verdict=result.verdict,
+            screened_text=result.screened_text,
+            reasons=result.reasons,  # type: ignore[arg-type]
         )
 
 

@@ -22,12 +22,12 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
         return nlg_pb2.GenerationInfo(writer=nlg_pb2.WRITER_LOCAL)
 
     async def Generate(  # noqa: N802 - gRPC method name
-        self, request: nlg_pb2.GenerateRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self, request: nlg_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> nlg_pb2.GenerateResponse:
         return nlg_pb2.GenerateResponse(text=self._writer.write(request.input), info=self._info())
 
     async def StreamGenerate(  # noqa: N802 - gRPC method name
-        self, request: nlg_pb2.StreamGenerateRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self, request: nlg_pb2.StreamGenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[nlg_pb2.StreamGenerateResponse]:
         for chunk in self._writer.chunks(request.input):
             yield nlg_pb2.StreamGenerateResponse(delta=chunk)

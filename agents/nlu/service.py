@@ -31,7 +31,7 @@ class NluServicer(nlu_pb2_grpc.NluServiceServicer):
         self._classifier = classifier
 
     async def Understand(  # noqa: N802 - gRPC method name
-        self, request: nlu_pb2.UnderstandRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+        self, request: nlu_pb2.UnderstandRequest, context: grpc.aio.ServicerContext
     ) -> nlu_pb2.UnderstandResponse:
         prediction = self._classifier.predict(request.text)
         language = detect_language(request.text, request.language_hint)

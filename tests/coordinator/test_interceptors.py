@@ -51,7 +51,9 @@ async def scripted() -> AsyncIterator[tuple[ScriptedNlu, int]]:
     await server.stop(0)
 
 
-def _stub(port: int, *interceptors: grpc.aio.ClientInterceptor) -> tuple[grpc.aio.Channel, nlu_pb2_grpc.NluServiceStub]:
+def _stub(
+    port: int, *interceptors: grpc.aio.ClientInterceptor
+) -> tuple[grpc.aio.Channel, nlu_pb2_grpc.NluServiceStub]:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=list(interceptors))
     return channel, nlu_pb2_grpc.NluServiceStub(channel)
 
@@ -118,7 +120,9 @@ async def test_no_call_starts_once_the_turn_deadline_has_passed(scripted: tuple[
     assert servicer.calls == 0
 
 
-async def test_breaker_opens_after_failures_and_fails_fast_then_recovers(scripted: tuple[ScriptedNlu, int]) -> None:
+async def test_breaker_opens_after_failures_and_fails_fast_then_recovers(
+    scripted: tuple[ScriptedNlu, int],
+) -> None:
     servicer, port = scripted
     servicer.failures = 3
     breaker = CircuitBreaker("nlu", failure_threshold=3, reset_after_s=0.3)
@@ -139,4 +143,4 @@ async def test_breaker_opens_after_failures_and_fails_fast_then_recovers(scripte
         await asyncio.sleep(0.35)
         await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
         await asyncio.sleep(0.05)
-        assert breaker.state is BreakerState.CLOSED
+        assert breaker.state is BreakerState.CLOSED  # type: ignore[comparison-overlap]

@@ -28,12 +28,12 @@ class TurnResult:
 
 def parse_sse(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
     events: list[tuple[str, dict[str, Any]]] = []
-    kind, data = "message", []
+    kind, data = "message", list[str]()
     for line in lines:
         if line == "":
             if data:
                 events.append((kind, json.loads("\n".join(data))))
-            kind, data = "message", []
+            kind, data = "message", list[str]()
         elif line.startswith("event:"):
             kind = line[6:].strip()
         elif line.startswith("data:"):

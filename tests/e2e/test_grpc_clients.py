@@ -18,7 +18,9 @@ async def test_internal_app_converses_over_grpc(mesh_up: MeshUnderTest) -> None:
     async with grpc.aio.insecure_channel(mesh_up.coordinator_addr) as channel:
         stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
         metadata = user_metadata("carol")
-        created = await stub.CreateConversation(coordinator_pb2.CreateConversationRequest(), metadata=metadata)
+        created = await stub.CreateConversation(
+            coordinator_pb2.CreateConversationRequest(), metadata=metadata
+        )
         request = coordinator_pb2.ConverseRequest(
             conversation_id=created.conversation.conversation_id,
             client_message_id=uuid.uuid4().hex,

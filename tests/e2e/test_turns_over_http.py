@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from demo.site import DemoTask, load_demo_data
+from demo.data import DemoTask, load_demo_data
 from tests.e2e.conftest import MeshUnderTest
 from tests.e2e.sse import new_conversation, send_message
 
@@ -68,12 +68,18 @@ def test_turn_streams_a_grounded_answer_in_the_users_language(
     assert history[1]["text"] == done["text"]
 
 
-def test_duplicate_client_message_id_replays_the_stored_answer(client: httpx.Client, mesh_up: MeshUnderTest) -> None:
+def test_duplicate_client_message_id_replays_the_stored_answer(
+    client: httpx.Client, mesh_up: MeshUnderTest
+) -> None:
     headers = mesh_up.auth("carol")
     conversation_id = new_conversation(client, headers)
     message_id = _cid()
-    first = send_message(client, conversation_id, "what is due this week?", headers, client_message_id=message_id)
-    again = send_message(client, conversation_id, "what is due this week?", headers, client_message_id=message_id)
+    first = send_message(
+        client, conversation_id, "what is due this week?", headers, client_message_id=message_id
+    )
+    again = send_message(
+        client, conversation_id, "what is due this week?", headers, client_message_id=message_id
+    )
     assert first.first("accepted").get("replayed") is None
     assert again.first("accepted")["replayed"] is True
     assert again.first("done")["messageId"] == first.first("done")["messageId"]
@@ -99,7 +105,9 @@ def test_turn_with_an_agent_stopped_is_answered_and_says_what_was_degraded(
     assert turn.first("intent")["intent"] == "INTENT_UNSPECIFIED" or "intent" not in turn.first("intent")
 
 
-def test_turn_with_the_writer_stopped_answers_from_the_task_facts(client: httpx.Client, mesh_up: MeshUnderTest) -> None:
+def test_turn_with_the_writer_stopped_answers_from_the_task_facts(
+    client: httpx.Client, mesh_up: MeshUnderTest
+) -> None:
     headers = mesh_up.auth("carol")
     conversation_id = new_conversation(client, headers)
     mesh_up.mesh.stop("nlg")
@@ -121,7 +129,12 @@ def test_turn_with_the_writer_stopped_answers_from_the_task_facts(client: httpx.
         (b'{"clientMessageId": "a1", "text": ""}', "application/json", 400, "text must not be empty"),
         (b'{"clientMessageId": "bad id!", "text": "hi"}', "application/json", 400, "client_message_id"),
         (b'{"clientMessageId": "a1", "text": "hi"}', "text/plain", 415, "application/json"),
-        (b'{"clientMessageId": "a1", "text": "' + b"x" * 20000 + b'"}', "application/json", 413, "larger than"),
+        (
+            b'{"clientMessageId": "a1", "text": "' + b"x" * 20000 + b'"}',
+            "application/json",
+            413,
+            "larger than",
+        ),
     ],
 )
 def test_bad_message_bodies_get_a_clear_4xx(
@@ -174,10 +187,14 @@ def test_feedback_is_stored_and_shown_in_the_history(client: httpx.Client, mesh_
     history = client.get(f"/v1/conversations/{conversation_id}/messages", headers=headers).json()["messages"]
     assert history[1]["feedbackRating"] == "FEEDBACK_RATING_DOWN"
     other = client.post(
-        f"/v1/messages/{message_id}/feedback", json={"rating": "FEEDBACK_RATING_UP"}, headers=mesh_up.auth("ana")
+        f"/v1/messages/{message_id}/feedback",
+        json={"rating": "FEEDBACK_RATING_UP"},
+        headers=mesh_up.auth("ana"),
     )
     assert other.status_code == 404
-    bad = client.post(f"/v1/messages/{message_id}/feedback", json={"rating": "FEEDBACK_RATING_UNSPECIFIED"}, headers=headers)
+    bad = client.post(
+        f"/v1/messages/{message_id}/feedback", json={"rating": "FEEDBACK_RATING_UNSPECIFIED"}, headers=headers
+    )
     assert bad.status_code == 400
 
 

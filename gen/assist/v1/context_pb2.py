@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from assist.v1 import nlg_pb2 as assist_dot_v1_dot_nlg__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ssist/v1/context.proto\x12\tassist.v1\x1a\x13\x61ssist/v1/nlg.proto\"P\n\x11GetContextRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x11\n\tmax_turns\x18\x03 \x01(\x05\"l\n\x12GetContextResponse\x12%\n\x07history\x18\x01 \x03(\x0b\x32\x14.assist.v1.PriorTurn\x12\x14\n\x0clast_task_id\x18\x02 \x01(\t\x12\x19\n\x11session_available\x18\x03 \x01(\x08\x32[\n\x0e\x43ontextService\x12I\n\nGetContext\x12\x1c.assist.v1.GetContextRequest\x1a\x1d.assist.v1.GetContextResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61ssist/v1/context.proto\x12\tassist.v1\x1a\x13\x61ssist/v1/nlg.proto\"g\n\x11GetContextRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x11\n\tmax_turns\x18\x03 \x01(\x05\x12\x15\n\rfocus_task_id\x18\x04 \x01(\t\"l\n\x12GetContextResponse\x12%\n\x07history\x18\x01 \x03(\x0b\x32\x14.assist.v1.PriorTurn\x12\x14\n\x0clast_task_id\x18\x02 \x01(\t\x12\x19\n\x11session_available\x18\x03 \x01(\x08\x32[\n\x0e\x43ontextService\x12I\n\nGetContext\x12\x1c.assist.v1.GetContextRequest\x1a\x1d.assist.v1.GetContextResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,9 +33,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'assist.v1.context_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETCONTEXTREQUEST']._serialized_start=59
-  _globals['_GETCONTEXTREQUEST']._serialized_end=139
-  _globals['_GETCONTEXTRESPONSE']._serialized_start=141
-  _globals['_GETCONTEXTRESPONSE']._serialized_end=249
-  _globals['_CONTEXTSERVICE']._serialized_start=251
-  _globals['_CONTEXTSERVICE']._serialized_end=342
+  _globals['_GETCONTEXTREQUEST']._serialized_end=162
+  _globals['_GETCONTEXTRESPONSE']._serialized_start=164
+  _globals['_GETCONTEXTRESPONSE']._serialized_end=272
+  _globals['_CONTEXTSERVICE']._serialized_start=274
+  _globals['_CONTEXTSERVICE']._serialized_end=365
 # @@protoc_insertion_point(module_scope)

@@ -28,22 +28,28 @@ class GetContextRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     CONVERSATION_ID_FIELD_NUMBER: _builtins.int
     MAX_TURNS_FIELD_NUMBER: _builtins.int
+    FOCUS_TASK_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The conversation's owner; a conversation of another user is NOT_FOUND."""
     conversation_id: _builtins.str
     """The conversation."""
     max_turns: _builtins.int
     """How many recent turns to return (default 6, at most 20)."""
+    focus_task_id: _builtins.str
+    """The task this turn is about, when the page or the message names one; remembered in the session so a
+    follow-up question without a task ("and who owns it?") is about the same task.
+    """
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         conversation_id: _builtins.str = ...,
         max_turns: _builtins.int = ...,
+        focus_task_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "max_turns", b"max_turns", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "focus_task_id", b"focus_task_id", "max_turns", b"max_turns", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -59,9 +65,11 @@ class GetContextResponse(_message.Message):
     LAST_TASK_ID_FIELD_NUMBER: _builtins.int
     SESSION_AVAILABLE_FIELD_NUMBER: _builtins.int
     last_task_id: _builtins.str
-    """The task the user last talked about in this session, for follow-up questions ("and who owns it?")."""
+    """The task the user last talked about in this conversation's session, before this turn."""
     session_available: _builtins.bool
-    """False when the session store was unreachable and the context is history only."""
+    """False when no session state was found (none yet, expired, or the session store unreachable): the
+    context is history only.
+    """
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[_nlg_pb2.PriorTurn]:
         """Recent completed turns, oldest first."""

@@ -1,0 +1,1 @@
+"""The context agent: recent history (MongoDB) and session state (Redis)."""

@@ -1,0 +1,8 @@
+"""Run the context agent: `python -m agents.context`."""
+
+from agents.context.service import ContextSettings, context_service_factory
+from mesh.process import run_agent
+
+if __name__ == "__main__":
+    settings = ContextSettings()
+    run_agent(settings, context_service_factory(settings))

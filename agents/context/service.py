@@ -1,0 +1,72 @@
+"""ContextService over gRPC: the latest turns of a conversation and its session state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import grpc
+from assist.v1 import context_pb2, context_pb2_grpc, nlg_pb2
+from grpc_interceptor.exceptions import NotFound, Unavailable
+
+from mesh.config import MongoSettings, RedisSettings
+from mesh.grpc_server import Registrar
+from mesh.process import AgentSettings
+from mesh.storage.mongo import StoreUnavailable
+from mesh.storage.redis_store import SessionStore
+from mesh.storage.turns import ConversationStore, TurnStore
+from mesh.stores import open_mongo, open_redis
+
+MAX_TURNS = 20
+DEFAULT_TURNS = 6
+
+
+class ContextSettings(AgentSettings, MongoSettings, RedisSettings):
+    service_name: str = "context"
+    session_ttl_s: int = 30 * 60
+
+
+class ContextServicer(context_pb2_grpc.ContextServiceServicer):
+    def __init__(self, conversations: ConversationStore, turns: TurnStore, sessions: SessionStore) -> None:
+        self._conversations = conversations
+        self._turns = turns
+        self._sessions = sessions
+
+    async def GetContext(  # noqa: N802 - gRPC method name
+        self,
+        request: context_pb2.GetContextRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> context_pb2.GetContextResponse:
+        n = min(request.max_turns or DEFAULT_TURNS, MAX_TURNS)
+        try:
+            if await self._conversations.get_conversation(request.user_id, request.conversation_id) is None:
+                raise NotFound(f"no conversation {request.conversation_id}")
+            pairs = await self._turns.recent_turns(request.conversation_id, n)
+        except StoreUnavailable as exc:
+            raise Unavailable("history cannot be read right now") from exc
+        session = await self._sessions.get(request.user_id, request.conversation_id)
+        last_task_id = str((session or {}).get("last_task_id", ""))
+        if request.focus_task_id and request.focus_task_id != last_task_id:
+            await self._sessions.set(
+                request.user_id, request.conversation_id, {"last_task_id": request.focus_task_id}
+            )
+        return context_pb2.GetContextResponse(
+            history=[nlg_pb2.PriorTurn(user_text=u, answer_text=a) for u, a in pairs],
+            last_task_id=last_task_id,
+            session_available=session is not None,
+        )
+
+
+def context_service_factory(settings: ContextSettings):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def context_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+        async with open_mongo(settings) as db, open_redis(settings) as redis:
+            servicer = ContextServicer(
+                ConversationStore(db), TurnStore(db), SessionStore(redis, settings.session_ttl_s)
+            )
+            yield (
+                lambda server: context_pb2_grpc.add_ContextServiceServicer_to_server(servicer, server),
+                [context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name],
+            )
+
+    return context_service

@@ -1,0 +1,1 @@
+"""The feedback agent: ratings of answers and conversations, stored with their events."""

@@ -1,0 +1,73 @@
+"""FeedbackService over gRPC: stores ratings; the outbox relay publishes their events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import grpc
+from assist.v1 import feedback_pb2, feedback_pb2_grpc
+from grpc_interceptor.exceptions import InvalidArgument, NotFound, Unavailable
+
+from mesh.config import MongoSettings
+from mesh.grpc_server import Registrar
+from mesh.process import AgentSettings
+from mesh.storage.feedback import FeedbackStore
+from mesh.storage.mongo import NotFoundError, StoreUnavailable
+from mesh.stores import open_mongo
+
+
+class FeedbackSettings(AgentSettings, MongoSettings):
+    service_name: str = "feedback"
+
+
+class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
+    def __init__(self, store: FeedbackStore) -> None:
+        self._store = store
+
+    async def RecordFeedback(  # noqa: N802 - gRPC method name
+        self,
+        request: feedback_pb2.RecordFeedbackRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> feedback_pb2.RecordFeedbackResponse:
+        try:
+            feedback_id = await self._store.record_feedback(
+                request.user_id, request.message_id, request.rating, request.comment
+            )
+        except NotFoundError as exc:
+            raise NotFound(f"no answer {request.message_id} for this user") from exc
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        except StoreUnavailable as exc:
+            raise Unavailable("feedback cannot be stored right now; try again shortly") from exc
+        return feedback_pb2.RecordFeedbackResponse(feedback_id=feedback_id)
+
+    async def RecordSatisfaction(  # noqa: N802 - gRPC method name
+        self,
+        request: feedback_pb2.RecordSatisfactionRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> feedback_pb2.RecordSatisfactionResponse:
+        try:
+            satisfaction_id = await self._store.record_satisfaction(
+                request.user_id, request.conversation_id, request.score, request.comment
+            )
+        except NotFoundError as exc:
+            raise NotFound(f"no conversation {request.conversation_id} for this user") from exc
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        except StoreUnavailable as exc:
+            raise Unavailable("satisfaction cannot be stored right now; try again shortly") from exc
+        return feedback_pb2.RecordSatisfactionResponse(satisfaction_id=satisfaction_id)
+
+
+def feedback_service_factory(settings: FeedbackSettings):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def feedback_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+        async with open_mongo(settings) as db:
+            servicer = FeedbackServicer(FeedbackStore(db))
+            yield (
+                lambda server: feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(servicer, server),
+                [feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name],
+            )
+
+    return feedback_service
