@@ -12,7 +12,7 @@ from mesh.auth import USER_ID_METADATA_KEY
 _USER_ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,128}$")
 
 
-def caller_user_id(context: grpc.aio.ServicerContext) -> str:  # type: ignore[type-arg]
+def caller_user_id(context: grpc.aio.ServicerContext) -> str:
     """The `assist-user-id` metadata value; UNAUTHENTICATED when it is missing or malformed."""
     for key, value in context.invocation_metadata() or ():
         if key == USER_ID_METADATA_KEY:

@@ -86,9 +86,13 @@ class Mesh:
             while not self._ready(comp):
                 proc = self.processes.get(name)
                 if proc is not None and proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}"
+                    )
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} was not ready within {timeout_s:.0f} s; see its log in {self.log_dir}")
+                    raise TimeoutError(
+                        f"{name} was not ready within {timeout_s:.0f} s; see its log in {self.log_dir}"
+                    )
                 time.sleep(0.1)
 
     def _ready(self, comp: Component) -> bool:
@@ -103,7 +107,9 @@ class Mesh:
                 return False
         with grpc.insecure_channel(self.address(comp.name)) as channel:
             try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=0.5
+                )
             except grpc.RpcError:
                 return False
             return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
@@ -137,7 +143,9 @@ def plan_mesh(
     components: dict[str, Component] = {}
     for i, name in enumerate(AGENTS, start=1):
         components[name] = Component(name, f"agents.{name}", base + i if fixed_ports else free_port(), "grpc")
-    components["coordinator"] = Component("coordinator", "coordinator", 50051 if fixed_ports else free_port(), "grpc")
+    components["coordinator"] = Component(
+        "coordinator", "coordinator", 50051 if fixed_ports else free_port(), "grpc"
+    )
     components["relay"] = Component("relay", "mesh.events", 0, "worker")
     components["analytics"] = Component("analytics", "mesh.analytics", 0, "worker")
     port = edge_port if edge_port is not None else (8080 if fixed_ports else free_port())

@@ -13,7 +13,9 @@ from mesh.launcher import ROOT, plan_mesh
 def main() -> None:
     stack_env = {k: os.environ[k] for k in ("MONGO_URI", "REDIS_URL", "KAFKA_BOOTSTRAP") if k in os.environ}
     edge_port = int(os.environ.get("EDGE_PORT", "8080"))
-    mesh = plan_mesh(stack_env, log_dir=ROOT / ".local" / "logs" / "mesh", edge_port=edge_port, fixed_ports=True)
+    mesh = plan_mesh(
+        stack_env, log_dir=ROOT / ".local" / "logs" / "mesh", edge_port=edge_port, fixed_ports=True
+    )
     started = time.monotonic()
     stopping = False
 

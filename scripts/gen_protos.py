@@ -42,7 +42,9 @@ def generate(out_dir: Path) -> None:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed; see the messages above")
     for package in (target, target / "v1"):
-        (package / "__init__.py").write_text('"""Generated from protos/ by scripts/gen_protos.py; do not edit."""\n')
+        (package / "__init__.py").write_text(
+            '"""Generated from protos/ by scripts/gen_protos.py; do not edit."""\n'
+        )
         (package / "py.typed").write_text("")
 
 

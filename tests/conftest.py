@@ -36,7 +36,11 @@ class Stack:
         subprocess.run(["bash", str(STACK), "start", *names], check=True, cwd=ROOT)
 
     def env(self) -> dict[str, str]:
-        return {"MONGO_URI": self.mongo_uri, "REDIS_URL": self.redis_url, "KAFKA_BOOTSTRAP": self.kafka_bootstrap}
+        return {
+            "MONGO_URI": self.mongo_uri,
+            "REDIS_URL": self.redis_url,
+            "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+        }
 
 
 def _stack_env() -> dict[str, str]:

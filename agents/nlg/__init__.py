@@ -1,0 +1,1 @@
+"""Answer generation: the deterministic local writer and its phrase tables (Gemini lives elsewhere)."""
