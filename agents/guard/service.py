@@ -22,7 +22,7 @@ class GuardServicer(guard_pb2_grpc.GuardServiceServicer):
         return guard_pb2.ScreenResponse(
             verdict=result.verdict,
             screened_text=result.screened_text,
-            reasons=result.reasons,  # type: ignore[arg-type]
+            reasons=result.reasons,
         )
 
 
