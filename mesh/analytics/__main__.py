@@ -1,0 +1,69 @@
+"""`python -m mesh.analytics`: the analytics consumer process (MONGO_URI, KAFKA_BOOTSTRAP; stops on SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from mesh.analytics.consumer import AnalyticsConsumer
+from mesh.config import CommonSettings, KafkaSettings, MongoSettings
+from mesh.logs import configure_logging
+from mesh.storage.mongo import StoreUnavailable, connect, default_database, ensure_indexes
+
+log = logging.getLogger("assist.analytics")
+
+
+class AnalyticsSettings(CommonSettings, MongoSettings, KafkaSettings):
+    """The consumer's settings; every instance with the same group id shares the partitions."""
+
+    service_name: str = "analytics"
+    analytics_group_id: str = "assist-analytics"
+
+
+async def run(settings: AnalyticsSettings) -> None:
+    """Consume until SIGTERM or SIGINT, joining the group as soon as Kafka answers."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    client = connect(settings.mongo_uri, settings.mongo_timeout_ms)
+    try:
+        db = default_database(client)
+        try:
+            await ensure_indexes(db)
+        except StoreUnavailable as exc:
+            log.warning("could not ensure indexes at start: %s", exc)
+        consumer = AnalyticsConsumer(db, settings.kafka_bootstrap, settings.analytics_group_id)
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await consumer.start()
+                break
+            except Exception as exc:  # Kafka not reachable yet
+                await consumer.stop()
+                log.warning("cannot join the consumer group yet (%s); retrying in %.1f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                delay = min(5.0, delay * 2)
+        if stop.is_set():
+            return
+        log.info("analytics consumer started (group %s)", settings.analytics_group_id)
+        try:
+            await consumer.run_forever(stop)
+        finally:
+            await consumer.stop()
+        log.info("analytics consumer stopped")
+    finally:
+        await client.close()
+
+
+def main() -> None:
+    settings = AnalyticsSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

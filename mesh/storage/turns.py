@@ -1,0 +1,382 @@
+"""Conversations and turns: the idempotent "run this user message once" record and the history it forms.
+
+A turn is one user message and the assistant's answer, in one document of `turns` (`_id` = turn id, which
+is also the assistant message's id). The unique index on (conversation_id, client_message_id) makes a
+resent message find the turn it already created instead of creating a second one. The turn's answer and
+the events announcing it (its outbox) are written by one single-document update, so an answer is never
+stored without its events nor an event published for an answer that was not stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from assist.v1 import common_pb2, events_pb2, nlg_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+from pymongo import DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from mesh.storage.feedback import ratings_for
+from mesh.storage.mongo import (
+    Database,
+    Document,
+    NotFoundError,
+    StoreUnavailable,
+    as_utc,
+    outbox_entry,
+    try_claim,
+    unavailable_as_store_error,
+    utcnow,
+)
+
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp(value: datetime) -> Timestamp:
+    """A protobuf Timestamp for an aware datetime."""
+    ts = Timestamp()
+    ts.FromDatetime(as_utc(value))
+    return ts
+
+
+def _page_context_doc(page_context: common_pb2.PageContext) -> Document:
+    return {"task_id": page_context.task_id, "page_url": page_context.page_url}
+
+
+def _page_context(doc: Document | None) -> common_pb2.PageContext:
+    doc = doc or {}
+    return common_pb2.PageContext(task_id=doc.get("task_id", ""), page_url=doc.get("page_url", ""))
+
+
+class BeginKind(enum.Enum):
+    """What `begin_turn` found."""
+
+    NEW = "new"  # the caller owns the turn now and must run it (a fresh turn or one taken over)
+    REPLAY = "replay"  # the turn was answered already: replay the stored answer
+    IN_PROGRESS = "in_progress"  # another request is running it right now: wait for it, or report busy
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One stored turn, as the coordinator needs it."""
+
+    turn_id: str
+    user_message_id: str
+    conversation_id: str
+    user_id: str
+    client_message_id: str
+    text: str
+    page_context: common_pb2.PageContext
+    state: str
+    lease_until: datetime
+    created_at: datetime
+    attempt: int
+    completed_at: datetime | None = None
+    answer: str = ""
+    intent: common_pb2.Intent.ValueType = common_pb2.INTENT_UNSPECIFIED
+    language: common_pb2.Language.ValueType = common_pb2.LANGUAGE_UNSPECIFIED
+    degraded: tuple[common_pb2.Component.ValueType, ...] = ()
+    writer: nlg_pb2.Writer.ValueType = nlg_pb2.WRITER_UNSPECIFIED
+    generation: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> Turn:
+        return cls(
+            turn_id=doc["_id"],
+            user_message_id=doc["user_message_id"],
+            conversation_id=doc["conversation_id"],
+            user_id=doc["user_id"],
+            client_message_id=doc["client_message_id"],
+            text=doc["text"],
+            page_context=_page_context(doc.get("page_context")),
+            state=doc["state"],
+            lease_until=as_utc(doc.get("lease_until") or _LONG_AGO),
+            created_at=as_utc(doc["created_at"]),
+            attempt=int(doc.get("attempt", 0)),
+            completed_at=as_utc(doc["completed_at"]) if doc.get("completed_at") else None,
+            answer=doc.get("answer", ""),
+            intent=common_pb2.Intent.ValueType(doc.get("intent", 0)),
+            language=common_pb2.Language.ValueType(doc.get("language", 0)),
+            degraded=tuple(common_pb2.Component.ValueType(c) for c in doc.get("degraded", [])),
+            writer=nlg_pb2.Writer.ValueType(doc.get("writer", 0)),
+            generation=dict(doc.get("generation") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class BeginTurn:
+    """The outcome of `begin_turn`: what to do, and the turn it is about."""
+
+    kind: BeginKind
+    turn: Turn
+
+
+class ConversationStore:
+    """Conversations: who owns a thread and where it started."""
+
+    def __init__(self, db: Database) -> None:
+        self._conversations = db.conversations
+
+    @unavailable_as_store_error
+    async def create_conversation(
+        self, user_id: str, page_context: common_pb2.PageContext
+    ) -> common_pb2.Conversation:
+        now = utcnow()
+        conversation_id = uuid.uuid4().hex
+        await self._conversations.insert_one(
+            {
+                "_id": conversation_id,
+                "user_id": user_id,
+                "page_context": _page_context_doc(page_context),
+                "create_time": now,
+            }
+        )
+        return common_pb2.Conversation(
+            conversation_id=conversation_id,
+            user_id=user_id,
+            page_context=page_context,
+            create_time=timestamp(now),
+        )
+
+    @unavailable_as_store_error
+    async def get_conversation(self, user_id: str, conversation_id: str) -> common_pb2.Conversation | None:
+        """The conversation, or None when it does not exist or belongs to another user (same answer for both)."""
+        doc = await self._conversations.find_one({"_id": conversation_id, "user_id": user_id})
+        if doc is None:
+            return None
+        return common_pb2.Conversation(
+            conversation_id=doc["_id"],
+            user_id=doc["user_id"],
+            page_context=_page_context(doc.get("page_context")),
+            create_time=timestamp(doc["create_time"]),
+        )
+
+
+class TurnStore:
+    """Turns: idempotent begin, lease takeover, atomic completion with the outbox, and the history."""
+
+    def __init__(self, db: Database, *, owner: str = "") -> None:
+        self._db = db
+        self._turns = db.turns
+        self._owner = owner or uuid.uuid4().hex
+
+    @unavailable_as_store_error
+    async def begin_turn(
+        self,
+        conversation_id: str,
+        user_id: str,
+        client_message_id: str,
+        text: str,
+        page_context: common_pb2.PageContext,
+        lease_seconds: float,
+    ) -> BeginTurn:
+        """Create the turn for this client message, or report what already exists for it.
+
+        The caller must check beforehand that the conversation belongs to `user_id`. The lease says how long
+        the caller may run the turn before another request for the same message may take it over (set it
+        a little above the turn's deadline). A pending turn whose lease expired is taken over: the caller
+        gets NEW with the same turn id and `attempt` one higher.
+        """
+        now = utcnow()
+        doc: Document = {
+            "_id": uuid.uuid4().hex,
+            "user_message_id": uuid.uuid4().hex,
+            "conversation_id": conversation_id,
+            "user_id": user_id,
+            "client_message_id": client_message_id,
+            "text": text,
+            "page_context": _page_context_doc(page_context),
+            "state": "pending",
+            "lease_until": now + timedelta(seconds=lease_seconds),
+            "attempt": 0,
+            "created_at": now,
+            "outbox": [],
+            "outbox_pending": False,
+        }
+        existing: Document | None = None
+        for _ in range(3):  # the existing turn can only vanish if deleted by hand; then insert again
+            try:
+                await self._turns.insert_one(doc)
+                return BeginTurn(BeginKind.NEW, Turn.from_doc(doc))
+            except DuplicateKeyError:
+                pass
+            existing = await self._turns.find_one(
+                {"conversation_id": conversation_id, "client_message_id": client_message_id}
+            )
+            if existing is not None:
+                break
+        if existing is None:
+            raise StoreUnavailable("turn vanished while being begun")
+        if existing["user_id"] != user_id:
+            raise NotFoundError("conversation not found")
+        turn = Turn.from_doc(existing)
+        if turn.done:
+            return BeginTurn(BeginKind.REPLAY, turn)
+        if turn.lease_until > now:
+            return BeginTurn(BeginKind.IN_PROGRESS, turn)
+        return await self._take_over(turn, lease_seconds)
+
+    async def _take_over(self, turn: Turn, lease_seconds: float) -> BeginTurn:
+        """Take over a pending turn whose runner let its lease expire; one winner even among many callers."""
+        attempt = turn.attempt + 1
+        until = utcnow() + timedelta(seconds=lease_seconds)
+        if not await try_claim(self._db, f"turn:{turn.turn_id}", attempt, self._owner, until):
+            return BeginTurn(BeginKind.IN_PROGRESS, turn)
+        result = await self._turns.update_one(
+            {"_id": turn.turn_id, "state": "pending"}, {"$set": {"attempt": attempt, "lease_until": until}}
+        )
+        fresh = await self._turns.find_one({"_id": turn.turn_id})
+        if fresh is None:
+            raise NotFoundError("turn not found")
+        if result.matched_count == 0:  # it completed meanwhile
+            return BeginTurn(BeginKind.REPLAY, Turn.from_doc(fresh))
+        return BeginTurn(BeginKind.NEW, Turn.from_doc(fresh))
+
+    async def wait_for_completion(
+        self, turn_id: str, timeout_s: float, *, poll_s: float = 0.05
+    ) -> Turn | None:
+        """Poll until the turn is done and return it; None on timeout or when its runner's lease expired.
+
+        For a request that got IN_PROGRESS: when this returns the turn, replay it; when it returns None, call
+        `begin_turn` again (it takes over an expired turn) or report the turn as busy.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            turn = await self.get_turn(turn_id)
+            if turn is None:
+                return None
+            if turn.done:
+                return turn
+            if turn.lease_until <= utcnow() or loop.time() >= deadline:
+                return None
+            await asyncio.sleep(min(poll_s, max(0.0, deadline - loop.time())))
+
+    @unavailable_as_store_error
+    async def complete_turn(
+        self,
+        turn_id: str,
+        *,
+        answer: str,
+        intent: common_pb2.Intent.ValueType,
+        language: common_pb2.Language.ValueType,
+        degraded: list[common_pb2.Component.ValueType],
+        writer: nlg_pb2.Writer.ValueType,
+        generation: dict[str, str],
+        events: list[tuple[str, str, events_pb2.EventEnvelope]],
+        attempt: int | None = None,
+    ) -> bool:
+        """Store the answer and its outbox entries in ONE update of the turn document; True when stored.
+
+        False when the turn is not pending any more (already completed, so a completed turn is never
+        rewritten) or, when `attempt` is given, when another request took the turn over since. `events` are
+        (topic, key, envelope) triples; the relay publishes them after this returns.
+        """
+        now = utcnow()
+        condition: Document = {"_id": turn_id, "state": "pending"}
+        if attempt is not None:
+            condition["attempt"] = attempt
+        result = await self._turns.update_one(
+            condition,
+            {
+                "$set": {
+                    "state": "done",
+                    "completed_at": now,
+                    "answer": answer,
+                    "intent": int(intent),
+                    "language": int(language),
+                    "degraded": [int(c) for c in degraded],
+                    "writer": int(writer),
+                    "generation": dict(generation),
+                    "outbox": [outbox_entry(topic, key, envelope) for topic, key, envelope in events],
+                    "outbox_pending": bool(events),
+                    "outbox_since": now,
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    @unavailable_as_store_error
+    async def release_turn(self, turn_id: str, *, attempt: int | None = None) -> None:
+        """Give up a pending turn (its run failed) so that the client's retry takes it over at once."""
+        condition: Document = {"_id": turn_id, "state": "pending"}
+        if attempt is not None:
+            condition["attempt"] = attempt
+        await self._turns.update_one(condition, {"$set": {"lease_until": _LONG_AGO}})
+
+    @unavailable_as_store_error
+    async def get_turn(self, turn_id: str) -> Turn | None:
+        doc = await self._turns.find_one({"_id": turn_id})
+        return None if doc is None else Turn.from_doc(doc)
+
+    @unavailable_as_store_error
+    async def list_messages(self, user_id: str, conversation_id: str, limit: int) -> list[common_pb2.Message]:
+        """The conversation's most recent `limit` messages, oldest first, with the user's ratings.
+
+        A completed turn gives two messages (user, assistant). A pending turn gives its user message only: the
+        user sees what they sent while the answer is being written (or after it failed, until they resend).
+        Another user's conversation yields an empty list.
+        """
+        limit = max(1, limit)
+        cursor = self._turns.find(
+            {"conversation_id": conversation_id, "user_id": user_id},
+            sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
+            limit=limit,
+        )
+        docs: list[Document] = [doc async for doc in cursor]
+        docs.reverse()
+        ratings = await ratings_for(self._db, [d["_id"] for d in docs if d["state"] == "done"])
+        messages: list[common_pb2.Message] = []
+        for doc in docs:
+            messages.append(self._user_message(doc))
+            if doc["state"] == "done":
+                messages.append(self._assistant_message(doc, ratings.get(doc["_id"], 0)))
+        return messages[-limit:]
+
+    @staticmethod
+    def _user_message(doc: Document) -> common_pb2.Message:
+        return common_pb2.Message(
+            message_id=doc["user_message_id"],
+            conversation_id=doc["conversation_id"],
+            role=common_pb2.ROLE_USER,
+            text=doc["text"],
+            create_time=timestamp(doc["created_at"]),
+            client_message_id=doc["client_message_id"],
+        )
+
+    @staticmethod
+    def _assistant_message(doc: Document, rating: int) -> common_pb2.Message:
+        return common_pb2.Message(
+            message_id=doc["_id"],
+            conversation_id=doc["conversation_id"],
+            role=common_pb2.ROLE_ASSISTANT,
+            text=doc.get("answer", ""),
+            create_time=timestamp(doc.get("completed_at") or doc["created_at"]),
+            client_message_id=doc["client_message_id"],
+            intent=common_pb2.Intent.ValueType(doc.get("intent", 0)),
+            degraded_components=[common_pb2.Component.ValueType(c) for c in doc.get("degraded", [])],
+            feedback_rating=common_pb2.FeedbackRating.ValueType(rating),
+        )
+
+    @unavailable_as_store_error
+    async def recent_turns(self, conversation_id: str, n: int) -> list[tuple[str, str]]:
+        """The last `n` completed turns as (user text, answer), oldest first: the history a prompt needs."""
+        if n <= 0:
+            return []
+        cursor = self._turns.find(
+            {"conversation_id": conversation_id, "state": "done"},
+            projection={"text": 1, "answer": 1},
+            sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
+            limit=n,
+        )
+        pairs: list[tuple[str, str]] = [(d["text"], d.get("answer", "")) async for d in cursor]
+        pairs.reverse()
+        return pairs
