@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import grpc
-from agents.guard.screen import screen
 from assist.v1 import guard_pb2, guard_pb2_grpc
 
+from agents.guard.screen import screen
 from mesh.grpc_server import Registrar
 
 

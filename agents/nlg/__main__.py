@@ -1,7 +1,8 @@
-"""Run the NLG agent: `python -m agents.nlg`."""
+"""Run the NLG agent: `python -m agents.nlg` (Gemini when GEMINI_API_KEY or Vertex AI is set)."""
 
-from agents.nlg.service import nlg_service
-from mesh.process import AgentSettings, run_agent
+from agents.nlg.service import NlgSettings, nlg_service_factory
+from mesh.process import run_agent
 
 if __name__ == "__main__":
-    run_agent(AgentSettings(service_name="nlg"), nlg_service)
+    settings = NlgSettings()
+    run_agent(settings, nlg_service_factory(settings))

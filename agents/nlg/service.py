@@ -1,43 +1,179 @@
-"""NlgService over gRPC: writes the answer, streamed chunk by chunk."""
+"""NlgService over gRPC: writes the answer, streamed chunk by chunk.
+
+The chain for one answer: the response cache, then Gemini (retries, then the fallback model, inside the
+call's deadline), then the deterministic local writer. With no Gemini configured there is neither cache
+nor model: the local writer answers, exactly as before Gemini existed. The final message says who wrote
+the answer, with the model, the prompt version and the parameters.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 
 import grpc
 from assist.v1 import nlg_pb2, nlg_pb2_grpc
 
+from agents.nlg.cache import NAMESPACE, AnswerCache, CachedAnswer, cache_key
+from agents.nlg.gemini_writer import GeminiWriter
 from agents.nlg.local_writer import LocalWriter
+from agents.nlg.prompts import load_prompts
+from mesh.config import RedisSettings
 from mesh.grpc_server import Registrar
+from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, StreamInterrupted
+from mesh.process import AgentSettings, ServiceFactory
+from mesh.storage.redis_store import ResponseCache, make_redis
+
+log = logging.getLogger(__name__)
+
+Stream = AsyncIterator[nlg_pb2.StreamGenerateResponse]
+
+
+class NlgSettings(AgentSettings, LlmSettings, RedisSettings):
+    service_name: str = "nlg"
+    # Used when the caller set no deadline.
+    nlg_default_budget_s: float = 20.0
+    # Kept back from the deadline for the local writer when Gemini fails.
+    nlg_local_reserve_s: float = 0.25
+    # Off: Gemini answers are never cached (the cache is never used without Gemini).
+    nlg_cache_enabled: bool = True
 
 
 class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
-    """With no model configured, the deterministic local writer answers."""
+    """Cache, then Gemini, then the local writer; without Gemini, the local writer alone."""
 
-    def __init__(self, writer: LocalWriter) -> None:
+    def __init__(
+        self,
+        writer: LocalWriter,
+        gemini: GeminiWriter | None = None,
+        cache: AnswerCache | None = None,
+        *,
+        default_budget_s: float = 20.0,
+        local_reserve_s: float = 0.25,
+    ) -> None:
         self._writer = writer
+        self._gemini = gemini
+        self._cache = cache
+        self._default_budget_s = default_budget_s
+        self._local_reserve_s = local_reserve_s
 
-    def _info(self) -> nlg_pb2.GenerationInfo:
+    def _local_info(self) -> nlg_pb2.GenerationInfo:
         return nlg_pb2.GenerationInfo(writer=nlg_pb2.WRITER_LOCAL)
+
+    def _deadline(self, context: grpc.aio.ServicerContext) -> float:
+        left = context.time_remaining()
+        return time.monotonic() + (self._default_budget_s if left is None else left) - self._local_reserve_s
+
+    async def _local(self, inp: nlg_pb2.GenerationInput) -> Stream:
+        for chunk in self._writer.chunks(inp):
+            yield nlg_pb2.StreamGenerateResponse(delta=chunk)
+        yield nlg_pb2.StreamGenerateResponse(done=True, info=self._local_info())
+
+    async def _answer(self, inp: nlg_pb2.GenerationInput, deadline: float) -> Stream:
+        """The answer's messages; raises StreamInterrupted when the model broke off after sending text."""
+        if self._gemini is None:
+            async for message in self._local(inp):
+                yield message
+            return
+        request = self._gemini.build(inp)
+        key = cache_key(inp, request, self._gemini.models) if self._cache else None
+        if self._cache is not None:
+            if key is None:
+                self._cache.skipped()
+            elif (hit := await self._cache.get(key)) is not None:
+                for chunk in hit.chunks:
+                    yield nlg_pb2.StreamGenerateResponse(delta=chunk)
+                yield nlg_pb2.StreamGenerateResponse(done=True, info=hit.info())
+                return
+        try:
+            stream = await self._gemini.open(request, deadline)
+        except LlmUnavailable as exc:
+            log.warning("gemini unavailable; the local writer answers", extra={"reason": str(exc)[:500]})
+            async for message in self._local(inp):
+                yield message
+            return
+        parts: list[str] = []
+        async with aclosing(stream.chunks()) as chunks:
+            async for chunk in chunks:
+                parts.append(chunk)
+                yield nlg_pb2.StreamGenerateResponse(delta=chunk)
+        writer = nlg_pb2.WRITER_GEMINI_FALLBACK if stream.fallback else nlg_pb2.WRITER_GEMINI
+        info = self._gemini.info(request, writer, stream.model)
+        if self._cache is not None and key is not None:
+            # Only here, after the stream ended normally: a broken or cancelled stream never gets this far.
+            await self._cache.put(
+                key, CachedAnswer(tuple(parts), stream.model, info.prompt_version, info.parameters)
+            )
+        yield nlg_pb2.StreamGenerateResponse(done=True, info=info)
 
     async def Generate(  # noqa: N802 - gRPC method name
         self, request: nlg_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> nlg_pb2.GenerateResponse:
-        return nlg_pb2.GenerateResponse(text=self._writer.write(request.input), info=self._info())
+        parts: list[str] = []
+        info = self._local_info()
+        try:
+            async for message in self._answer(request.input, self._deadline(context)):
+                parts.append(message.delta)
+                if message.done:
+                    info = message.info
+        except StreamInterrupted as exc:
+            # Nothing was sent yet, so the whole answer can still come from the local writer.
+            log.warning("gemini broke off; the local writer answers", extra={"reason": str(exc)[:500]})
+            return nlg_pb2.GenerateResponse(text=self._writer.write(request.input), info=self._local_info())
+        return nlg_pb2.GenerateResponse(text="".join(parts), info=info)
 
     async def StreamGenerate(  # noqa: N802 - gRPC method name
         self, request: nlg_pb2.StreamGenerateRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[nlg_pb2.StreamGenerateResponse]:
-        for chunk in self._writer.chunks(request.input):
-            yield nlg_pb2.StreamGenerateResponse(delta=chunk)
-        yield nlg_pb2.StreamGenerateResponse(done=True, info=self._info())
+    ) -> Stream:
+        try:
+            async for message in self._answer(request.input, self._deadline(context)):
+                yield message
+        except StreamInterrupted as exc:
+            # Text has reached the caller: it cannot be taken back or restarted, so the call fails and the
+            # coordinator ends the turn with its "interrupted" note.
+            log.warning("gemini broke off mid-answer", extra={"reason": str(exc)[:500]})
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the model's answer broke off")
+
+
+@asynccontextmanager
+async def _dependencies(settings: NlgSettings) -> AsyncIterator[NlgServicer]:
+    """The servicer with what the settings turn on; closes the model and Redis clients afterwards."""
+    async with AsyncExitStack() as stack:
+        gemini = cache = None
+        if settings.is_configured():
+            llm = LlmClient(settings)
+            stack.push_async_callback(llm.aclose)
+            gemini = GeminiWriter(llm, load_prompts())
+            if settings.nlg_cache_enabled:
+                redis = make_redis(settings.redis_url, settings.redis_timeout_s)
+                stack.push_async_callback(redis.aclose)
+                cache = AnswerCache(ResponseCache(redis, NAMESPACE))
+            log.info("gemini configured", extra={"models": settings.models(), "cache": cache is not None})
+        yield NlgServicer(
+            LocalWriter(),
+            gemini,
+            cache,
+            default_budget_s=settings.nlg_default_budget_s,
+            local_reserve_s=settings.nlg_local_reserve_s,
+        )
+
+
+def nlg_service_factory(settings: NlgSettings) -> ServiceFactory:
+    @asynccontextmanager
+    async def nlg_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+        async with _dependencies(settings) as servicer:
+            yield (
+                lambda server: nlg_pb2_grpc.add_NlgServiceServicer_to_server(servicer, server),
+                [nlg_pb2.DESCRIPTOR.services_by_name["NlgService"].full_name],
+            )
+
+    return nlg_service
 
 
 @asynccontextmanager
 async def nlg_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
-    servicer = NlgServicer(LocalWriter())
-    yield (
-        lambda server: nlg_pb2_grpc.add_NlgServiceServicer_to_server(servicer, server),
-        [nlg_pb2.DESCRIPTOR.services_by_name["NlgService"].full_name],
-    )
+    """The process's services, configured from the environment (kept for callers of the old shape)."""
+    async with nlg_service_factory(NlgSettings())() as registration:
+        yield registration

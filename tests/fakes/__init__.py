@@ -1,0 +1,1 @@
+"""Test doubles that speak real protocols: servers the code under test reaches over real sockets."""
