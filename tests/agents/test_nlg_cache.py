@@ -19,8 +19,8 @@ from agents.nlg.service import NlgServicer
 from mesh.llm import LlmClient
 from mesh.storage.redis_store import ResponseCache, make_redis
 from tests.agents.conftest import BOARD, PRIMARY, NlgServe, generation_input
-from tests.conftest import Stack
 from tests.fakes.gemini_server import FakeGemini, answer, cut
+from tests.local_stack import Stack
 
 BOOK = load_prompts()
 HELP = common_pb2.INTENT_HELP

@@ -9,7 +9,7 @@ import pytest
 from assist.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
 
 from mesh.identity import user_metadata
-from tests.e2e.conftest import MeshUnderTest
+from tests.mesh_fixture import MeshUnderTest
 
 pytestmark = pytest.mark.e2e
 

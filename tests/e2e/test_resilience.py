@@ -22,9 +22,9 @@ from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 from mesh.events.kafka import INTERACTIONS_TOPIC, decode
 from mesh.identity import user_metadata
 from mesh.storage.mongo import connect, default_database
-from tests.conftest import Stack
-from tests.e2e.conftest import MeshUnderTest
 from tests.e2e.sse import new_conversation, send_message
+from tests.local_stack import Stack
+from tests.mesh_fixture import MeshUnderTest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

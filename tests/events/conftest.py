@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mesh.storage.mongo import Database, connect, ensure_indexes
-from tests.conftest import Stack, mongo_uri_for
+from tests.local_stack import Stack, mongo_uri_for
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from mesh.analytics.consumer import AnalyticsConsumer, daily_summary, prune_before, record_events
 from mesh.events.kafka import encode, make_producer
 from mesh.storage.mongo import Database
-from tests.conftest import Stack
 from tests.events.kafka_helpers import create_topic
+from tests.local_stack import Stack
 
 pytestmark = pytest.mark.stack
 

@@ -14,8 +14,8 @@ from assist.v1 import events_pb2
 
 from mesh.events.kafka import INTERACTIONS_TOPIC, encode, make_producer
 from mesh.storage.mongo import Database, outbox_entry, utcnow
-from tests.conftest import ROOT, Stack, mongo_uri_for, subprocess_env
 from tests.events.kafka_helpers import create_topic, event_id_counts, read_topic
+from tests.local_stack import ROOT, Stack, mongo_uri_for, subprocess_env
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

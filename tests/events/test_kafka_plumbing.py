@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mesh.events.kafka import ALL_TOPICS, decode, encode, ensure_topics, make_producer
-from tests.conftest import Stack
+from tests.local_stack import Stack
 
 
 @given(

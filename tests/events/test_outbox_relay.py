@@ -15,8 +15,8 @@ from mesh.events.outbox import OutboxRelay
 from mesh.storage.feedback import FeedbackStore
 from mesh.storage.mongo import Database
 from mesh.storage.turns import ConversationStore, TurnStore
-from tests.conftest import Stack
 from tests.events.kafka_helpers import create_topic, event_id_counts, read_topic
+from tests.local_stack import Stack
 from tests.storage.outage import RESTARTED_ELSEWHERE, is_listening
 
 pytestmark = pytest.mark.stack

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from mesh.storage.mongo import Database, connect, ensure_indexes
 from mesh.storage.redis_store import make_redis
-from tests.conftest import Stack, mongo_uri_for
+from tests.local_stack import Stack, mongo_uri_for
 
 
 @pytest.fixture

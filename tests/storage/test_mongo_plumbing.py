@@ -21,7 +21,7 @@ from mesh.storage.mongo import (
     utcnow,
 )
 from mesh.storage.turns import ConversationStore
-from tests.conftest import Stack, mongo_uri_for
+from tests.local_stack import Stack, mongo_uri_for
 from tests.storage.outage import RESTARTED_ELSEWHERE, is_listening
 
 pytestmark = pytest.mark.stack

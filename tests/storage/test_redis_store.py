@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from mesh.storage.redis_store import RateLimiter, ResponseCache, SessionStore
-from tests.conftest import Stack
+from tests.local_stack import Stack
 from tests.storage.outage import RESTARTED_ELSEWHERE, is_listening
 
 pytestmark = pytest.mark.stack

@@ -1,4 +1,4 @@
-"""The whole mesh as real processes, for end-to-end tests: agents, coordinator, relay, analytics, edge.
+"""The whole mesh as real processes, for end-to-end and browser tests: agents, coordinator, relay, edge.
 
 It runs against the local stack on a database of its own, with the demo site's users and tasks seeded.
 """
@@ -16,7 +16,7 @@ import pytest
 from demo.seed import seed_demo_tasks
 from mesh.auth import TokenSigner, load_or_create_dev_keypair
 from mesh.launcher import ROOT, Mesh, plan_mesh
-from tests.conftest import Stack, mongo_uri_for
+from tests.local_stack import Stack, mongo_uri_for
 
 
 @dataclass

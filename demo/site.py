@@ -1,0 +1,141 @@
+"""The demo site: a stand-in for the existing task-management website that embeds the assistant.
+
+It plays the host's part of the integration: its own sign-in (a signed `demo_user` cookie), a `/token`
+endpoint that signs a short-lived JWT for the signed-in user (what the widget's `token-url` fetches), and
+pages that embed the widget with one script tag and one element. The edge mounts this app at `/` and
+serves `/v1/*` and `/widget/*` itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import date
+from pathlib import Path
+from urllib.parse import parse_qs, quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from demo.data import DemoData, DemoUser, load_demo_data
+from demo.pages import login_page, not_found_page, task_list_page, task_page
+from mesh.auth import TokenSigner
+
+COOKIE_NAME = "demo_user"
+COOKIE_MAX_AGE_S = 7 * 24 * 3600
+MAX_FORM_BYTES = 4096
+
+
+class SessionCookie:
+    """`demo_user` cookie values: the user id and an HMAC of it, so a visitor cannot sign in as someone else
+    by editing the cookie. The secret lives only in this process unless one is passed in."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _mac(self, user_id: str) -> str:
+        return hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()
+
+    def encode(self, user_id: str) -> str:
+        return f"{user_id}.{self._mac(user_id)}"
+
+    def decode(self, value: str | None) -> str | None:
+        if not value:
+            return None
+        user_id, _, mac = value.rpartition(".")
+        if user_id and hmac.compare_digest(mac, self._mac(user_id)):
+            return user_id
+        return None
+
+
+def _safe_next(path: str | None) -> str:
+    """Only a local path may be a redirect target after sign-in (no `//host` or `https://host`)."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/"
+
+
+def create_demo_app(
+    *, signer: TokenSigner, data_path: Path | None = None, cookie_secret: bytes | None = None
+) -> Starlette:
+    """Build the demo site. `cookie_secret` defaults to a random one, so a restart signs everyone out."""
+    data: DemoData = load_demo_data(data_path)
+    cookies = SessionCookie(cookie_secret or secrets.token_bytes(32))
+
+    def current_user(request: Request) -> DemoUser | None:
+        user_id = cookies.decode(request.cookies.get(COOKIE_NAME))
+        return data.user(user_id) if user_id else None
+
+    def to_login(request: Request) -> Response:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+    def html(body: str, status_code: int = 200) -> HTMLResponse:
+        return HTMLResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+    async def home(request: Request) -> Response:
+        user = current_user(request)
+        if user is None:
+            return to_login(request)
+        return html(task_list_page(data, user, date.today()))
+
+    async def show_task(request: Request) -> Response:
+        user = current_user(request)
+        if user is None:
+            return to_login(request)
+        task = data.task(request.path_params["task_id"])
+        if task is None or user.user_id not in task.assignee_ids:
+            return html(not_found_page(user), status_code=404)
+        return html(task_page(data, user, task, date.today()))
+
+    async def login_form(request: Request) -> Response:
+        return html(login_page(data, _safe_next(request.query_params.get("next"))))
+
+    async def login(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return html(login_page(data, "/"), status_code=413)
+        form = parse_qs(body.decode("utf-8", errors="replace"))
+        user = data.user((form.get("user") or [""])[0])
+        if user is None:
+            return html(login_page(data, "/"), status_code=400)
+        response = RedirectResponse(_safe_next((form.get("next") or ["/"])[0]), status_code=303)
+        response.set_cookie(
+            COOKIE_NAME,
+            cookies.encode(user.user_id),
+            max_age=COOKIE_MAX_AGE_S,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE_NAME)
+        return response
+
+    async def token(request: Request) -> Response:
+        user = current_user(request)
+        if user is None:
+            return JSONResponse(
+                {"error": {"code": "UNAUTHENTICATED", "message": "not signed in to the demo site"}},
+                status_code=401,
+                headers={"Cache-Control": "no-store"},
+            )
+        return JSONResponse(
+            {"token": signer.sign(user.user_id, user.display_name)}, headers={"Cache-Control": "no-store"}
+        )
+
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/tasks/{task_id}", show_task),
+            Route("/login", login_form, methods=["GET"]),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["GET", "POST"]),
+            Route("/token", token),
+        ]
+    )

@@ -1,0 +1,126 @@
+"""The demo site on its own (no mesh, no browser): sign-in, the token endpoint, and pages that embed the
+widget the way a real site would and never render task data as markup."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from demo import create_demo_app, load_demo_data
+from mesh.auth import TokenSigner, TokenVerifier, load_or_create_dev_keypair
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
+    return load_or_create_dev_keypair(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture
+def client(keys: tuple[bytes, bytes]) -> Iterator[TestClient]:
+    app = create_demo_app(signer=TokenSigner(keys[0]), cookie_secret=b"test-secret")
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+def sign_in(client: TestClient, user: str, next_path: str = "/") -> None:
+    response = client.post("/login", data={"user": user, "next": next_path})
+    assert response.status_code == 303
+    assert response.headers["location"] == next_path
+
+
+def test_pages_need_sign_in_and_remember_where_to_return(client: TestClient) -> None:
+    response = client.get("/tasks/T-101")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/tasks/T-101"
+    assert 'value="/tasks/T-101"' in client.get("/login?next=/tasks/T-101").text
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example"])
+def test_sign_in_never_redirects_off_site(client: TestClient, target: str) -> None:
+    response = client.post("/login", data={"user": "ana", "next": target})
+    assert response.headers["location"] == "/"
+
+
+def test_token_is_signed_for_the_signed_in_user_only(client: TestClient, keys: tuple[bytes, bytes]) -> None:
+    anonymous = client.get("/token")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "UNAUTHENTICATED"
+
+    sign_in(client, "bruno")
+    response = client.get("/token")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    principal = TokenVerifier(keys[1]).verify(response.json()["token"])
+    assert (principal.user_id, principal.display_name) == ("bruno", "Bruno Lima")
+
+
+def test_an_edited_cookie_signs_nobody_in(client: TestClient) -> None:
+    sign_in(client, "ana")
+    value = client.cookies["demo_user"]
+    client.cookies.clear()
+    client.cookies.set("demo_user", "carol" + value[value.index(".") :])
+    assert client.cookies["demo_user"].startswith("carol.")
+    assert client.get("/token").status_code == 401
+
+
+def test_task_list_shows_only_the_users_tasks_with_the_widget_in_general_mode(client: TestClient) -> None:
+    sign_in(client, "ana")
+    page = client.get("/").text
+    assert 'lang="pt-BR"' in page
+    assert "T-101" in page and "T-103" in page and "T-111" in page
+    assert "T-108" not in page
+    assert page.count('<script src="/widget/assist-chat.js" type="module" defer></script>') == 1
+    tags = re.findall(r"<assist-chat [^>]*>", page)
+    assert tags == ['<assist-chat token-url="/token" locale="pt-BR" theme="light">']
+
+
+def test_task_page_embeds_the_widget_in_contextual_mode(client: TestClient) -> None:
+    sign_in(client, "ana")
+    page = client.get("/tasks/T-101").text
+    assert re.findall(r"<assist-chat [^>]*>", page) == [
+        '<assist-chat token-url="/token" locale="pt-BR" theme="light" task-id="T-101" '
+        'task-title="Preparar relatório trimestral">'
+    ]
+
+
+def test_html_in_task_data_is_shown_as_text(client: TestClient) -> None:
+    sign_in(client, "carol")
+    page = client.get("/tasks/T-110").text
+    assert "<img" not in page and "<script>alert" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt; XSS check" in page
+    assert 'task-title="&lt;img src=x onerror=alert(1)&gt; XSS check"' in page
+
+
+def test_another_persons_task_is_not_found(client: TestClient) -> None:
+    sign_in(client, "ana")
+    assert client.get("/tasks/T-108").status_code == 404
+    assert client.get("/tasks/T-999").status_code == 404
+
+
+def test_demo_data_dates_are_relative_to_today() -> None:
+    today = date(2030, 1, 10)
+    data = load_demo_data(today=today)
+    assert len(data.users) == 3 and len(data.tasks) >= 12
+    by_id = {t.task_id: t for t in data.tasks}
+    assert by_id["T-102"].due_date == (today - timedelta(days=3)).isoformat()
+    assert by_id["T-111"].due_date == today.isoformat()
+    assert by_id["T-110"].title == "<img src=x onerror=alert(1)> XSS check"
+    assert by_id["T-110"].assignee_ids == ["carol"]
+    assert {t.status for t in data.tasks} == {"TODO", "IN_PROGRESS", "BLOCKED", "DONE"}
+    overdue = [t for t in data.tasks if t.due_date < today.isoformat() and t.status != "DONE"]
+    assert {u for t in overdue for u in t.assignee_ids} == {"ana", "bruno", "carol"}
+
+
+def test_inconsistent_demo_data_is_refused_with_the_reason(tmp_path: Path) -> None:
+    raw = json.loads((Path(__file__).resolve().parents[2] / "demo" / "data.json").read_text(encoding="utf-8"))
+    raw["tasks"][0]["blocked_by"] = ["T-404"]
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ValueError, match="T-404"):
+        load_demo_data(path)

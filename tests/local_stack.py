@@ -1,0 +1,64 @@
+"""The local stack as tests see it: addresses of the real servers and a way to stop and start them.
+
+Kept apart from conftest.py so test modules and fixture plugins import it like any module.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = ROOT / "scripts" / "stack.sh"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Addresses of the running local servers, and a way to stop and start one of them."""
+
+    mongo_uri: str
+    redis_url: str
+    kafka_bootstrap: str
+
+    def stop(self, *names: str) -> None:
+        subprocess.run(["bash", str(STACK), "stop", *names], check=True, cwd=ROOT)
+
+    def start(self, *names: str) -> None:
+        subprocess.run(["bash", str(STACK), "start", *names], check=True, cwd=ROOT)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "MONGO_URI": self.mongo_uri,
+            "REDIS_URL": self.redis_url,
+            "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+        }
+
+
+def start_stack() -> Stack:
+    """Start Redis, Kafka and FerretDB with scripts/stack.sh (a no-op when they run) and read their addresses."""
+    subprocess.run(["bash", str(STACK), "start"], check=True, cwd=ROOT)
+    out = subprocess.run(["bash", str(STACK), "env"], check=True, cwd=ROOT, capture_output=True, text=True)
+    values: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        line = line.removeprefix("export ").strip()
+        if "=" in line:
+            key, _, value = line.partition("=")
+            values[key] = value.strip("'\"")
+    return Stack(values["MONGO_URI"], values["REDIS_URL"], values["KAFKA_BOOTSTRAP"])
+
+
+def mongo_uri_for(stack: Stack, database: str) -> str:
+    """The stack's MongoDB URI pointing at another database."""
+    base, _, rest = stack.mongo_uri.rpartition("/")
+    query = rest.partition("?")[2]
+    return f"{base}/{database}" + (f"?{query}" if query else "")
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a mesh process started by a test: gen/ importable, plus the given values."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
+    env.update(extra)
+    return env

@@ -1,0 +1,221 @@
+/**
+ * The edge's HTTP API as the widget uses it (routes from `protos/assist/v1/coordinator.proto`, bodies in
+ * protobuf's JSON mapping).
+ *
+ * Every call carries the bearer token and is retried once with a fresh token after a 401, since a
+ * token can expire between two messages. Errors become `ApiError` with the edge's gRPC code name, so the UI
+ * can say what happened in words and knows whether a retry makes sense.
+ */
+
+import { AuthRequiredError, type TokenSource } from "./auth";
+import { SseParser } from "./sse";
+
+export type Rating = "FEEDBACK_RATING_UP" | "FEEDBACK_RATING_DOWN";
+
+export interface PageContext {
+  taskId?: string;
+  pageUrl?: string;
+}
+
+export interface HistoryMessage {
+  messageId: string;
+  role: "ROLE_USER" | "ROLE_ASSISTANT" | string;
+  text: string;
+  clientMessageId?: string;
+  degradedComponents?: string[];
+  feedbackRating?: Rating | "FEEDBACK_RATING_UNSPECIFIED";
+}
+
+export interface TurnDone {
+  messageId: string;
+  text: string;
+  degradedComponents?: string[];
+  writer?: string;
+}
+
+export interface TurnHandlers {
+  onAccepted?(data: { userMessageId?: string; replayed?: boolean }): void;
+  onDelta(text: string): void;
+}
+
+export interface TurnRequest {
+  clientMessageId: string;
+  text: string;
+  pageContext: PageContext;
+  languageHint: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+    /** Whether the turn was accepted before it failed (its user message is stored). */
+    readonly accepted = false,
+  ) {
+    super(message);
+  }
+}
+
+/** No bytes from the edge for this long during a turn: give up and offer a retry. */
+const STREAM_IDLE_MS = 45_000;
+
+async function errorFrom(res: Response): Promise<ApiError> {
+  let code = res.status === 401 ? "UNAUTHENTICATED" : res.status >= 500 ? "UNAVAILABLE" : "UNKNOWN";
+  let message = `HTTP ${res.status}`;
+  let retryable = res.status >= 500 || res.status === 429;
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string; retryable?: boolean } };
+    if (body.error) {
+      code = body.error.code ?? code;
+      message = body.error.message ?? message;
+      retryable = body.error.retryable ?? retryable;
+    }
+  } catch {
+    // Not JSON (a proxy's error page): the status decides.
+  }
+  return new ApiError(code, message, retryable);
+}
+
+export class EdgeApi {
+  constructor(
+    private readonly base: string,
+    private readonly tokens: TokenSource,
+  ) {}
+
+  private async call(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      let token: string;
+      try {
+        token = await this.tokens.get();
+      } catch (err) {
+        if (err instanceof AuthRequiredError) throw new ApiError("UNAUTHENTICATED", err.message, true);
+        throw new ApiError("NETWORK", String(err), true);
+      }
+      const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      let res: Response;
+      try {
+        res = await fetch(this.base + path, {
+          method,
+          headers,
+          body: body === undefined ? null : JSON.stringify(body),
+          signal: signal ?? null,
+          cache: "no-store",
+        });
+      } catch (err) {
+        throw new ApiError("NETWORK", String(err), true);
+      }
+      if (res.status === 401 && attempt === 0 && this.tokens.canRefresh) {
+        this.tokens.invalidate();
+        continue;
+      }
+      if (!res.ok) throw await errorFrom(res);
+      return res;
+    }
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.call(method, path, body);
+    return (await res.json()) as T;
+  }
+
+  async createConversation(pageContext: PageContext): Promise<string> {
+    const out = await this.json<{ conversation?: { conversationId?: string } }>("POST", "/v1/conversations", {
+      pageContext,
+    });
+    const id = out.conversation?.conversationId;
+    if (!id) throw new ApiError("UNKNOWN", "no conversation id", true);
+    return id;
+  }
+
+  async listMessages(conversationId: string): Promise<HistoryMessage[]> {
+    const out = await this.json<{ messages?: HistoryMessage[] }>(
+      "GET",
+      `/v1/conversations/${encodeURIComponent(conversationId)}/messages`,
+    );
+    return out.messages ?? [];
+  }
+
+  async submitFeedback(messageId: string, rating: Rating, comment: string): Promise<void> {
+    await this.json("POST", `/v1/messages/${encodeURIComponent(messageId)}/feedback`, { rating, comment });
+  }
+
+  async submitSatisfaction(conversationId: string, score: number, comment: string): Promise<void> {
+    await this.json("POST", `/v1/conversations/${encodeURIComponent(conversationId)}/satisfaction`, {
+      score,
+      comment,
+    });
+  }
+
+  /**
+   * Run one turn and resolve with its `done` event. The answer arrives through `handlers.onDelta` as it is
+   * generated. Rejects with `ApiError` on an `error` event, a refused request, or a stream that ends or
+   * stalls before `done`.
+   */
+  async converse(conversationId: string, request: TurnRequest, handlers: TurnHandlers): Promise<TurnDone> {
+    const abort = new AbortController();
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const touch = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => abort.abort(), STREAM_IDLE_MS);
+    };
+    touch();
+    let accepted = false;
+    try {
+      const res = await this.call(
+        "POST",
+        `/v1/conversations/${encodeURIComponent(conversationId)}/messages`,
+        request,
+        abort.signal,
+      );
+      const type = res.headers.get("Content-Type") ?? "";
+      if (!type.startsWith("text/event-stream") || !res.body) {
+        throw new ApiError("UNKNOWN", `unexpected response type ${type}`, true);
+      }
+      const reader = res.body.getReader();
+      const decoder = new TextDecoder();
+      const parser = new SseParser();
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (err) {
+          throw new ApiError(abort.signal.aborted ? "DEADLINE_EXCEEDED" : "NETWORK", String(err), true, accepted);
+        }
+        touch();
+        const text = chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
+        for (const event of parser.push(text)) {
+          const data = JSON.parse(event.data) as Record<string, unknown>;
+          switch (event.event) {
+            case "accepted":
+              accepted = true;
+              handlers.onAccepted?.(data);
+              break;
+            case "delta":
+              if (typeof data.text === "string") handlers.onDelta(data.text);
+              break;
+            case "done":
+              void reader.cancel().catch(() => undefined);
+              return data as unknown as TurnDone;
+            case "error":
+              throw new ApiError(
+                String(data.code ?? "UNKNOWN"),
+                String(data.message ?? ""),
+                data.retryable === true,
+                accepted,
+              );
+            default:
+            // `intent` and any event a newer edge adds are not shown.
+          }
+        }
+        if (chunk.done) throw new ApiError("NETWORK", "the answer stream ended early", true, accepted);
+      }
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(abort.signal.aborted ? "DEADLINE_EXCEEDED" : "NETWORK", String(err), true, accepted);
+    } finally {
+      clearTimeout(idle);
+    }
+  }
+}
