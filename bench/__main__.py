@@ -1,25 +1,32 @@
-"""`python -m bench [--turns N]`: cold start of the whole mesh and turn latency through the edge."""
+"""`python -m bench [--turns N] [--only latency|cache]`: the mesh's cold start, turn latency through the
+edge with the local writer, and Gemini cache hits against misses. Figures are printed, never asserted."""
 
 from __future__ import annotations
 
 import argparse
 import platform
 
-from bench import turn_latency
+from bench import cache_latency, turn_latency
 from bench.harness import running_mesh
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=100, help="turns per measurement (default 100)")
+    parser.add_argument("--only", choices=["latency", "cache"], help="run one benchmark")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
-    with running_mesh() as bench:
-        print(
-            f"cold start of the mesh (launch to all healthy, {len(bench.mesh.components)} processes): "
-            f"{bench.cold_start_s:.2f} s"
-        )
-        turn_latency.run(bench, args.turns)
+    if args.only in (None, "latency"):
+        # The local writer, whatever model key the shell has.
+        with running_mesh({"GEMINI_API_KEY": ""}) as bench:
+            print(
+                f"cold start of the mesh (launch to all healthy, {len(bench.mesh.components)} processes): "
+                f"{bench.cold_start_s:.2f} s"
+            )
+            turn_latency.run(bench, args.turns)
+    if args.only in (None, "cache"):
+        print("NLG on Gemini (the fake server), answers cached in Redis:")
+        cache_latency.run(args.turns)
 
 
 if __name__ == "__main__":

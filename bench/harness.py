@@ -37,7 +37,7 @@ def stack_env() -> dict[str, str]:
 @contextmanager
 def running_mesh(extra_env: dict[str, str] | None = None) -> Iterator[BenchMesh]:
     """Start every component and time the cold start (launch to every health check passing)."""
-    env = stack_env()
+    env = {**stack_env(), **(extra_env or {})}
     database = f"bench_{uuid.uuid4().hex[:8]}"
     base = env["MONGO_URI"].rsplit("/", 1)[0]
     env["MONGO_URI"] = f"{base}/{database}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,21 +43,23 @@ class MeshUnderTest:
         return {"Authorization": f"Bearer {self.token(user_id)}"}
 
 
-@pytest.fixture(scope="session")
-def mesh_up(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshUnderTest]:
-    keys_dir = tmp_path_factory.mktemp("dev-keys")
+@contextmanager
+def running_mesh(
+    stack: Stack, keys_dir: Path, *, name: str = "e2e", extra_env: dict[str, str] | None = None
+) -> Iterator[MeshUnderTest]:
+    """Start every process of the mesh on its own database (seeded with the demo tasks); stop it after."""
     private_pem, _ = load_or_create_dev_keypair(keys_dir)
-    database = f"e2e_{uuid.uuid4().hex[:10]}"
+    database = f"{name}_{uuid.uuid4().hex[:10]}"
     mongo_uri = mongo_uri_for(stack, database)
     asyncio.run(seed_demo_tasks(mongo_uri))
-    log_dir = ROOT / "test-artifacts" / "logs" / database
     mesh = plan_mesh(
         {**stack.env(), "MONGO_URI": mongo_uri},
-        log_dir=Path(log_dir),
+        log_dir=ROOT / "test-artifacts" / "logs" / database,
         extra_env={
             "DEV_KEYS_DIR": str(keys_dir),
             "ANALYTICS_GROUP_ID": f"analytics-{database}",
             "LOG_LEVEL": "INFO",
+            **(extra_env or {}),
         },
     )
     try:
@@ -64,3 +67,12 @@ def mesh_up(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield MeshUnderTest(mesh=mesh, mongo_uri=mongo_uri, signer=TokenSigner(private_pem))
     finally:
         mesh.stop()
+
+
+@pytest.fixture(scope="session")
+def mesh_up(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshUnderTest]:
+    """The mesh with no model key: the local classifier and the deterministic local writer answer."""
+    # No Gemini here even if the developer's shell has a key: these tests pin the keyless product.
+    no_model = {"GEMINI_API_KEY": "", "GOOGLE_GENAI_USE_VERTEXAI": "false"}
+    with running_mesh(stack, tmp_path_factory.mktemp("dev-keys"), extra_env=no_model) as mesh:
+        yield mesh
