@@ -32,31 +32,15 @@ from coordinator.agent_clients import AgentClients
 from coordinator.degraded import fallback_answer, phrase
 from coordinator.turn_deadline import remaining
 from mesh.events.kafka import INTERACTIONS_TOPIC
+from mesh.intents import SINGLE_TASK_QUESTIONS, TASK_QUESTIONS
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.turns import BeginKind, BeginTurn, Turn, TurnStore
 
 log = logging.getLogger(__name__)
 
-TASK_INTENTS = frozenset(
-    {
-        common_pb2.INTENT_TASK_STATUS,
-        common_pb2.INTENT_TASKS_DUE,
-        common_pb2.INTENT_TASKS_OVERDUE,
-        common_pb2.INTENT_SUMMARIZE_TASK,
-        common_pb2.INTENT_TASK_ASSIGNEE,
-        common_pb2.INTENT_TASK_BLOCKERS,
-        common_pb2.INTENT_UNSPECIFIED,
-    }
-)
-
-SINGLE_TASK_INTENTS = frozenset(
-    {
-        common_pb2.INTENT_TASK_STATUS,
-        common_pb2.INTENT_SUMMARIZE_TASK,
-        common_pb2.INTENT_TASK_ASSIGNEE,
-        common_pb2.INTENT_TASK_BLOCKERS,
-    }
-)
+# Task facts are fetched for task questions, and when the intent is unknown (NLU degraded): better
+# facts the writer may not need than an answer without them.
+TASK_INTENTS = TASK_QUESTIONS | {common_pb2.INTENT_UNSPECIFIED}
 
 
 @dataclass
@@ -320,7 +304,7 @@ class TurnPipeline:
         """A question about "it" with no task named: use the task the session last talked about."""
         if state.focus_task_id or not state.last_task_id or state.tasks_unavailable:
             return
-        if state.understanding.intent not in SINGLE_TASK_INTENTS:
+        if state.understanding.intent not in SINGLE_TASK_QUESTIONS:
             return
         try:
             focused = await self._get_task(state.user_id, state.last_task_id)

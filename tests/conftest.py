@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.local_stack import ROOT, STACK, Stack, start_stack
+from mesh.storage.mongo import Database, connect, ensure_indexes
+from tests.local_stack import ROOT, STACK, Stack, mongo_uri_for, start_stack
 
 # The whole mesh (fixture `mesh_up`), shared by tests/e2e and tests/browser: started once per session.
 pytest_plugins = ["tests.mesh_fixture"]
@@ -29,3 +30,16 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture
 def database_name() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def db(stack: Stack, database_name: str) -> AsyncIterator[Database]:
+    """A fresh database with the indexes, opened through `connect()` as the processes open it."""
+    client = connect(mongo_uri_for(stack, database_name), 5000)
+    try:
+        database = client[database_name]
+        await ensure_indexes(database)
+        yield database
+        await client.drop_database(database_name)
+    finally:
+        await client.close()

@@ -16,20 +16,12 @@ from collections.abc import Callable, Iterator, Sequence
 from assist.v1 import common_pb2, nlg_pb2
 
 from agents.nlg import phrases
+from mesh.intents import TASK_QUESTIONS
 
 Task = common_pb2.Task
 DONE = common_pb2.TASK_STATUS_DONE
 DEFAULT_DUE_WINDOW = datetime.timedelta(days=7)
-TASK_INTENTS = frozenset(
-    {
-        common_pb2.INTENT_TASK_STATUS,
-        common_pb2.INTENT_TASKS_DUE,
-        common_pb2.INTENT_TASKS_OVERDUE,
-        common_pb2.INTENT_SUMMARIZE_TASK,
-        common_pb2.INTENT_TASK_ASSIGNEE,
-        common_pb2.INTENT_TASK_BLOCKERS,
-    }
-)
+
 FIXED_ANSWERS = {
     common_pb2.INTENT_GREETING: "greeting",
     common_pb2.INTENT_HELP: "help",
@@ -275,7 +267,7 @@ class LocalWriter:
 
     def write(self, inp: nlg_pb2.GenerationInput) -> str:
         answer = _Answer(inp)
-        if inp.intent in TASK_INTENTS and inp.tasks_unavailable:
+        if inp.intent in TASK_QUESTIONS and inp.tasks_unavailable:
             return answer.say("unavailable")
         if inp.intent in COMPOSERS:
             return COMPOSERS[inp.intent](answer)

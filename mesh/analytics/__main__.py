@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from mesh.analytics.consumer import AnalyticsConsumer
 from mesh.config import CommonSettings, KafkaSettings, MongoSettings
 from mesh.logs import configure_logging
-from mesh.storage.mongo import StoreUnavailable, connect, default_database, ensure_indexes
+from mesh.stores import open_mongo
+from mesh.telemetry import configure_telemetry
+from mesh.worker import stop_on_signals
 
 log = logging.getLogger("assist.analytics")
 
@@ -24,17 +25,8 @@ class AnalyticsSettings(CommonSettings, MongoSettings, KafkaSettings):
 
 async def run(settings: AnalyticsSettings) -> None:
     """Consume until SIGTERM or SIGINT, joining the group as soon as Kafka answers."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    client = connect(settings.mongo_uri, settings.mongo_timeout_ms)
-    try:
-        db = default_database(client)
-        try:
-            await ensure_indexes(db)
-        except StoreUnavailable as exc:
-            log.warning("could not ensure indexes at start: %s", exc)
+    stop = stop_on_signals()
+    async with open_mongo(settings) as db:
         consumer = AnalyticsConsumer(db, settings.kafka_bootstrap, settings.analytics_group_id)
         delay = 0.5
         while not stop.is_set():
@@ -55,13 +47,12 @@ async def run(settings: AnalyticsSettings) -> None:
         finally:
             await consumer.stop()
         log.info("analytics consumer stopped")
-    finally:
-        await client.close()
 
 
 def main() -> None:
     settings = AnalyticsSettings()
     configure_logging(settings.service_name, settings.log_level)
+    configure_telemetry(settings, grpc_server=False)
     asyncio.run(run(settings))
 
 

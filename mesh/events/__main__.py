@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 
 from mesh.config import CommonSettings, KafkaSettings, MongoSettings
 from mesh.events.kafka import ensure_topics, make_producer
 from mesh.events.outbox import OutboxRelay
 from mesh.logs import configure_logging
-from mesh.storage.mongo import StoreUnavailable, connect, default_database, ensure_indexes
+from mesh.stores import open_mongo
+from mesh.telemetry import configure_telemetry
+from mesh.worker import stop_on_signals
 
 log = logging.getLogger("assist.events")
 
@@ -26,18 +27,9 @@ class RelaySettings(CommonSettings, MongoSettings, KafkaSettings):
 
 async def run(settings: RelaySettings) -> None:
     """Relay until SIGTERM or SIGINT; MongoDB or Kafka being down at start only delays delivery."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     relay_id = settings.relay_id or f"{socket.gethostname()}:{os.getpid()}"
-    client = connect(settings.mongo_uri, settings.mongo_timeout_ms)
-    try:
-        db = default_database(client)
-        try:
-            await ensure_indexes(db)
-        except StoreUnavailable as exc:
-            log.warning("could not ensure indexes at start: %s", exc)
+    async with open_mongo(settings) as db:
         try:
             await ensure_topics(settings.kafka_bootstrap)
         except Exception as exc:  # the broker may be down; the relay retries publishing anyway
@@ -50,13 +42,12 @@ async def run(settings: RelaySettings) -> None:
         log.info("relay %s started", relay_id)
         await relay.run_forever(stop)
         log.info("relay %s stopped", relay_id)
-    finally:
-        await client.close()
 
 
 def main() -> None:
     settings = RelaySettings()
     configure_logging(settings.service_name, settings.log_level)
+    configure_telemetry(settings, grpc_server=False)
     asyncio.run(run(settings))
 
 
