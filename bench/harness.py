@@ -47,7 +47,7 @@ def running_mesh(extra_env: dict[str, str] | None = None) -> Iterator[BenchMesh]
     mesh = plan_mesh(
         env,
         log_dir=Path(ROOT / ".local" / "logs" / database),
-        extra_env={"DEV_KEYS_DIR": str(keys), **(extra_env or {})},
+        extra_env={"DEV_KEYS_DIR": str(keys), "TURN_RATE_BURST": "100000", **(extra_env or {})},
     )
     started = time.perf_counter()
     try:

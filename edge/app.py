@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -27,6 +29,7 @@ from edge.transcoder import (
     read_json_body,
 )
 from mesh.auth import AuthError, TokenVerifier
+from mesh.storage.redis_store import RateLimiter, make_redis
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,16 @@ def _api_handler(route: HttpRoute, current: Callable[[], EdgeState]) -> Handler:
             principal = state.verifier.verify_authorization_header(request.headers.get("authorization"))
         except AuthError as exc:
             return error_response(401, "UNAUTHENTICATED", str(exc))
+        if route.server_streaming:
+            allowed, retry_after_s = await state.turn_limiter.allow(principal.user_id)
+            if not allowed:
+                return error_response(
+                    429,
+                    "RESOURCE_EXHAUSTED",
+                    "too many messages; wait a moment and send again",
+                    retryable=True,
+                    retry_after_s=max(1, math.ceil(retry_after_s)),
+                )
         try:
             body = await read_json_body(request, state.settings.max_body_bytes) if route.body == "*" else {}
             message = build_request(route, body, dict(request.path_params), dict(request.query_params))
@@ -57,8 +70,13 @@ def _api_handler(route: HttpRoute, current: Callable[[], EdgeState]) -> Handler:
 class EdgeState:
     """What the handlers share: settings, the coordinator channel, the token verifier."""
 
-    def __init__(self, settings: EdgeSettings, channel: grpc.aio.Channel, verifier: TokenVerifier) -> None:
+    def __init__(
+        self, settings: EdgeSettings, channel: grpc.aio.Channel, verifier: TokenVerifier, redis: Redis
+    ) -> None:
         self.settings = settings
+        self.turn_limiter = RateLimiter(
+            redis, settings.turn_rate_burst, settings.turn_rate_per_s, prefix="assist:ratelimit:turns"
+        )
         self.channel = channel
         self.verifier = verifier
         self.transcoder = Transcoder(
@@ -115,8 +133,10 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # The channel belongs to the server's event loop, so it is made here rather than at import.
         chan = channel or grpc.aio.insecure_channel(settings.coordinator_addr)
-        holder["state"] = EdgeState(settings, chan, verifier)
+        redis = make_redis(settings.redis_url, settings.redis_timeout_s)
+        holder["state"] = EdgeState(settings, chan, verifier, redis)
         yield
+        await redis.aclose()
         if channel is None:
             await chan.close(None)
 

@@ -33,8 +33,10 @@ _OPAQUE = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.Sta
 RETRY_AFTER_S = 2
 
 
-def error_response(status: int, code: str, message: str, *, retryable: bool = False) -> JSONResponse:
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if status in (429, 503) else None
+def error_response(
+    status: int, code: str, message: str, *, retryable: bool = False, retry_after_s: int = RETRY_AFTER_S
+) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after_s)} if status in (429, 503) else None
     body = {"error": {"code": code, "message": message, "retryable": retryable}}
     return JSONResponse(body, status_code=status, headers=headers)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mesh.config import CommonSettings
+from mesh.config import CommonSettings, RedisSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class EdgeSettings(CommonSettings):
+class EdgeSettings(CommonSettings, RedisSettings):
     service_name: str = "edge"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -29,3 +29,7 @@ class EdgeSettings(CommonSettings):
     # The whole turn's budget, set here and shrinking at each hop.
     turn_timeout_s: float = 30.0
     unary_timeout_s: float = 5.0
+    # Messages a user may send in a burst, and how fast the allowance refills (per second); kept in Redis
+    # so every edge replica shares it. With Redis down the edge lets messages through.
+    turn_rate_burst: int = 20
+    turn_rate_per_s: float = 0.5

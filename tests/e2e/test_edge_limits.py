@@ -1,0 +1,76 @@
+"""The edge's per-user message rate limit, on a second real edge process in front of the running mesh."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mesh.launcher import ROOT, free_port
+from tests.e2e.sse import new_conversation, send_message
+from tests.mesh_fixture import MeshUnderTest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def strict_edge(mesh_up: MeshUnderTest) -> Iterator[str]:
+    """An edge allowing a burst of 2 messages per user, refilling one per 100 s."""
+    port = free_port()
+    env = {
+        **mesh_up.mesh.env,
+        "PORT": str(port),
+        "SERVICE_NAME": "edge-strict",
+        "DEMO_SITE": "0",
+        "TURN_RATE_BURST": "2",
+        "TURN_RATE_PER_S": "0.01",
+        "REDIS_URL": mesh_up.mesh.env["REDIS_URL"],
+    }
+    process = subprocess.Popen([sys.executable, "-m", "edge"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the second edge did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_a_user_over_the_message_rate_gets_429_with_retry_after(
+    strict_edge: str, mesh_up: MeshUnderTest
+) -> None:
+    user = f"rate-{uuid.uuid4().hex[:8]}"  # a fresh bucket
+    headers = mesh_up.auth(user)
+    with httpx.Client(base_url=strict_edge, timeout=30) as client:
+        conversation_id = new_conversation(client, headers)
+        statuses = [
+            send_message(client, conversation_id, "hello", headers, client_message_id=uuid.uuid4().hex).status
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        limited = client.post(
+            f"/v1/conversations/{conversation_id}/messages",
+            json={"clientMessageId": uuid.uuid4().hex, "text": "hello"},
+            headers=headers,
+        )
+        assert limited.status_code == 429
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert limited.json()["error"]["retryable"] is True
+        # Another user's allowance is their own.
+        other = mesh_up.auth(f"rate-{uuid.uuid4().hex[:8]}")
+        other_conversation = new_conversation(client, other)
+        turn = send_message(client, other_conversation, "hello", other, client_message_id=uuid.uuid4().hex)
+        assert turn.status == 200
