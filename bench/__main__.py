@@ -14,6 +14,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=100, help="turns per measurement (default 100)")
     parser.add_argument("--only", choices=["latency", "cache"], help="run one benchmark")
+    parser.add_argument(
+        "--model-delay",
+        type=float,
+        action="append",
+        help="the fake Gemini's time to first token in seconds (repeatable; default: 0 and 0.4)",
+    )
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
     if args.only in (None, "latency"):
@@ -25,8 +31,11 @@ def main() -> None:
             )
             turn_latency.run(bench, args.turns)
     if args.only in (None, "cache"):
-        print("NLG on Gemini (the fake server), answers cached in Redis:")
-        cache_latency.run(args.turns)
+        for delay in args.model_delay or [0.0, 0.4]:
+            print(
+                f"NLG on Gemini (the fake server, first token after {delay:.1f} s), answers cached in Redis:"
+            )
+            cache_latency.run(args.turns, delay)
 
 
 if __name__ == "__main__":

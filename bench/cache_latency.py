@@ -1,8 +1,9 @@
 """Cache hit against cache miss through the edge, with the NLG agent on Gemini (the fake server).
 
 The same general question is asked in pairs: first with the cache emptied (a miss: the real SDK calls the
-fake Gemini server), then again (a hit: Redis answers). Medians of N pairs, same run, same mesh. The fake
-answers at once, so a miss here is the cost of our own model path (SDK, HTTP, SSE parsing), not Gemini's.
+fake Gemini server), then again (a hit: Redis answers). Medians of N pairs, same run, same mesh.
+The fake's time to first token is a parameter (`model_delay_s`): at 0 a miss costs only our own model path
+(SDK, HTTP, SSE parsing); a real model adds its own first-token time, which cannot be measured from here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import redis
 
 from bench.harness import BenchMesh, running_mesh, stack_env, summary
 from tests.e2e.sse import new_conversation
-from tests.fakes.gemini_server import GeminiServer
+from tests.fakes.gemini_server import FakeGemini, GeminiServer, echo
 
 QUESTION = "What can you do for me?"
 
@@ -38,8 +39,8 @@ def _turn(client: httpx.Client, conversation_id: str, headers: dict[str, str]) -
     return first, time.perf_counter() - started, writer
 
 
-def run(n: int) -> None:
-    server = GeminiServer()
+def run(n: int, model_delay_s: float = 0.0) -> None:
+    server = GeminiServer(FakeGemini(responder=lambda _: echo(first_delay_s=model_delay_s)))
     server.start()
     redis_url = stack_env()["REDIS_URL"].rsplit("/", 1)[0] + "/8"
     cache = redis.Redis.from_url(redis_url)

@@ -36,6 +36,7 @@ class Component:
     module: str
     port: int
     kind: str  # "grpc", "http" or "worker" (no port)
+    metrics_port: int = 0  # Prometheus /metrics; 0: none
 
 
 @dataclass
@@ -55,6 +56,9 @@ class Mesh:
     def coordinator_addr(self) -> str:
         return f"127.0.0.1:{self.components['coordinator'].port}"
 
+    def metrics_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.components[name].metrics_port}/metrics"
+
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.components[name].port}"
 
@@ -72,6 +76,7 @@ class Mesh:
             elif comp.kind == "http":
                 env["PORT"] = str(comp.port)
             env["SERVICE_NAME"] = name
+            env["METRICS_PORT"] = str(comp.metrics_port)
             log = (self.log_dir / f"{name}.log").open("ab")
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", comp.module], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -150,6 +155,9 @@ def plan_mesh(
     components["analytics"] = Component("analytics", "mesh.analytics", 0, "worker")
     port = edge_port if edge_port is not None else (8080 if fixed_ports else free_port())
     components["edge"] = Component("edge", "edge", port, "http")
+    for i, (name, comp) in enumerate(components.items()):
+        metrics = 9101 + i if fixed_ports else free_port()
+        components[name] = Component(comp.name, comp.module, comp.port, comp.kind, metrics)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
     env["PYTHONUNBUFFERED"] = "1"

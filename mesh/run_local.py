@@ -31,6 +31,7 @@ def main() -> None:
             f"\nAssist mesh is up in {time.monotonic() - started:.1f} s.\n"
             f"  Demo site with the widget:  {mesh.edge_url}/\n"
             f"  Coordinator gRPC API:       {mesh.coordinator_addr}\n"
+            f"  Prometheus metrics:         {mesh.metrics_url('coordinator')} (ports 9101-9110)\n"
             f"  Logs:                       {Path(mesh.log_dir).relative_to(ROOT)}/\n"
             "Press Ctrl-C to stop (the local servers keep running; ./dev stop stops them).\n",
             flush=True,

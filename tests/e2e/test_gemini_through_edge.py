@@ -118,6 +118,9 @@ def test_second_identical_general_question_is_answered_from_the_cache(
     assert second.first("done")["writer"] == "WRITER_CACHE"
     assert second.answer == first.answer
     assert len(fake.requests_for(PRIMARY)) == 1, "the cached answer needs no model call"
+    metrics = httpx.get(gemini_mesh.mesh.metrics_url("nlg"), timeout=5).text
+    hits = [line for line in metrics.splitlines() if line.startswith("assist_nlg_cache_lookups_total{")]
+    assert any('result="hit"' in line and not line.endswith(" 0.0") for line in hits), hits
 
 
 def test_task_answers_are_never_shared_across_users(gemini_mesh: MeshUnderTest, fake: FakeGemini) -> None:
