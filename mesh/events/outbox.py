@@ -62,6 +62,7 @@ class OutboxRelay:
         claim_s: float = 30.0,
         send_timeout_s: float = 10.0,
         idle_s: float = 0.2,
+        idle_max_s: float = 1.0,
         backoff_base_s: float = 0.1,
         backoff_cap_s: float = 5.0,
     ) -> None:
@@ -77,6 +78,7 @@ class OutboxRelay:
         self._claim = timedelta(seconds=claim_s)
         self._send_timeout_s = send_timeout_s
         self._idle_s = idle_s
+        self._idle_max_s = idle_max_s
         self._backoff_base_s = backoff_base_s
         self._backoff_cap_s = backoff_cap_s
 
@@ -114,6 +116,7 @@ class OutboxRelay:
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set, backing off while Kafka or MongoDB is down; closes the producer at the end."""
         failures = 0
+        idle_passes = 0
         try:
             while not stop.is_set():
                 try:
@@ -132,8 +135,12 @@ class OutboxRelay:
                 if failures:
                     log.info("relay %s: delivering again after %d failed attempts", self.relay_id, failures)
                 failures = 0
-                if published == 0:
-                    await _wait(stop, self._idle_s)
+                if published:
+                    idle_passes = 0
+                else:
+                    # A quiet outbox is polled less and less often (each pass is a query), up to idle_max_s.
+                    idle_passes += 1
+                    await _wait(stop, min(self._idle_max_s, self._idle_s * 2 ** min(idle_passes - 1, 8)))
         finally:
             await self.close()
 
