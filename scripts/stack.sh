@@ -2,11 +2,13 @@
 # Local infrastructure for Assist mesh, as plain local processes (no Docker):
 #   redis  - Debian's redis-server                      127.0.0.1:16379
 #   kafka  - Apache Kafka 4.1.1, KRaft broker+controller 127.0.0.1:19092 (controller 19093)
-#   mongo  - FerretDB v1.24.2 on SQLite (MongoDB wire)    127.0.0.1:27027
+#   mongo  - FerretDB v1.24.2 (MongoDB wire)              127.0.0.1:27027
+#            on SQLite (default) or, with STACK_MONGO_BACKEND=postgresql, on a private
+#            PostgreSQL cluster (Debian's)             127.0.0.1:15432
 #
 # Usage: scripts/stack.sh install
 #        scripts/stack.sh start  [redis|kafka|mongo ...]   (all by default)
-#        scripts/stack.sh stop   [redis|kafka|mongo ...]
+#        scripts/stack.sh stop   [redis|kafka|mongo ...]   (postgres alone also works)
 #        scripts/stack.sh restart [names...]
 #        scripts/stack.sh status
 #        scripts/stack.sh logs [-f] [names...]
@@ -19,8 +21,11 @@
 #   STACK_KAFKA_PORT             default 19092
 #   STACK_KAFKA_CONTROLLER_PORT  default 19093
 #   STACK_MONGO_PORT             default 27027
+#   STACK_MONGO_BACKEND          sqlite (default) | postgresql
+#   STACK_POSTGRES_PORT          default 15432 (FerretDB's PostgreSQL, loopback only)
 #   STACK_KAFKA_HEAP             default "-Xms256m -Xmx512m"
-#   STACK_KAFKA_TIMEOUT / STACK_REDIS_TIMEOUT / STACK_MONGO_TIMEOUT  readiness timeouts (90/30/30 s)
+#   STACK_KAFKA_TIMEOUT / STACK_REDIS_TIMEOUT / STACK_MONGO_TIMEOUT / STACK_POSTGRES_TIMEOUT
+#                                readiness timeouts (90/30/30/60 s)
 # See docs/stack.md.
 set -euo pipefail
 
@@ -40,7 +45,14 @@ REDIS_PORT="${STACK_REDIS_PORT:-16379}"
 KAFKA_PORT="${STACK_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${STACK_KAFKA_CONTROLLER_PORT:-19093}"
 MONGO_PORT="${STACK_MONGO_PORT:-27027}"
+POSTGRES_PORT="${STACK_POSTGRES_PORT:-15432}"
 HOST="127.0.0.1"
+
+case "${STACK_MONGO_BACKEND:-sqlite}" in
+  postgresql|postgres|pg) MONGO_BACKEND=postgresql ;;
+  sqlite) MONGO_BACKEND=sqlite ;;
+  *) printf '[stack] ERROR: STACK_MONGO_BACKEND must be postgresql or sqlite, not %s\n' "$STACK_MONGO_BACKEND" >&2; exit 1 ;;
+esac
 
 BIN_DIR="$STACK_HOME/bin"
 DATA_DIR="$STACK_HOME/data"
@@ -50,7 +62,16 @@ KAFKA_HOME="$STACK_HOME/kafka"
 KAFKA_LIBS="$KAFKA_HOME/libs"
 FERRETDB_BIN="$BIN_DIR/ferretdb"
 
+# FerretDB's PostgreSQL: cluster in PG_DATA, run as the OS user PG_OS_USER (root may not
+# run it), database role "postgres" (trust auth, loopback only), database "ferretdb".
+PG_DATA="$DATA_DIR/postgres"
+PG_SOCKET_DIR="$RUN_DIR/postgres"
+PG_ROLE="postgres"
+PG_DATABASE="ferretdb"
+if [ "$(id -u)" -eq 0 ]; then PG_OS_USER=postgres; else PG_OS_USER="$(id -un)"; fi
+
 ALL_SERVERS=(redis kafka mongo)
+STATUS_SERVERS=(redis kafka mongo postgres)
 
 # ----------------------------------------------------------------- helpers --
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -84,7 +105,8 @@ canonical_name() {
     redis) echo redis ;;
     kafka) echo kafka ;;
     mongo|mongodb|ferretdb) echo mongo ;;
-    *) die "unknown server '$1' (expected: redis, kafka, mongo)" ;;
+    postgres|postgresql|pg) echo postgres ;;
+    *) die "unknown server '$1' (expected: redis, kafka, mongo; or postgres, FerretDB's backend)" ;;
   esac
 }
 
@@ -93,6 +115,7 @@ port_of() {
     redis) echo "$REDIS_PORT" ;;
     kafka) echo "$KAFKA_PORT" ;;
     mongo) echo "$MONGO_PORT" ;;
+    postgres) echo "$POSTGRES_PORT" ;;
   esac
 }
 
@@ -101,6 +124,7 @@ timeout_of() {
     redis) echo "${STACK_REDIS_TIMEOUT:-30}" ;;
     kafka) echo "${STACK_KAFKA_TIMEOUT:-90}" ;;
     mongo) echo "${STACK_MONGO_TIMEOUT:-30}" ;;
+    postgres) echo "${STACK_POSTGRES_TIMEOUT:-60}" ;;
   esac
 }
 
@@ -110,11 +134,13 @@ exe_of() {
     redis) echo redis-server ;;
     kafka) echo java ;;
     mongo) echo ferretdb ;;
+    postgres) echo postgres ;;
   esac
 }
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 port_file() { echo "$RUN_DIR/$1.port"; }
+backend_file() { echo "$RUN_DIR/mongo.backend"; }
 log_file() { echo "$LOG_DIR/$1.log"; }
 
 # Port a running server of this STACK_HOME was started with (may differ from the
@@ -178,6 +204,16 @@ PY
 
 port_open() { probe tcp "$HOST" "$1"; }
 
+# True while the process exists and is not a zombie (an exited child nobody has
+# reaped yet: e.g. a postmaster killed with SIGKILL, whose parent, pg_ctl, is gone).
+pid_alive() {
+  local stat
+  kill -0 "$1" 2>/dev/null || return 1
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  stat="${stat##*) }"
+  [ "${stat%% *}" != Z ]
+}
+
 # pid of a live process of this server according to its pid file, else nothing.
 live_pid() {
   local name="$1" pf pid exe
@@ -185,7 +221,7 @@ live_pid() {
   [ -f "$pf" ] || return 0
   pid="$(tr -dc '0-9' <"$pf")"
   [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
+  pid_alive "$pid" || return 0
   # /proc/PID/comm, not exe: Debian's redis-server is a symlink to redis-check-rdb.
   exe="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
   if [ -n "$exe" ] && [ "$exe" != "$(exe_of "$name")" ]; then
@@ -201,6 +237,12 @@ is_ready() {
     redis) [ "$(timeout 5 redis-cli -h "$HOST" -p "$port" ping 2>/dev/null)" = PONG ] ;;
     kafka) probe kafka "$HOST" "$port" ;;
     mongo) probe mongo "$HOST" "$port" ;;
+    postgres)
+      local bin
+      bin="$(pg_bin_dir)"
+      [ -n "$bin" ] && "$bin/pg_isready" -q -h "$HOST" -p "$port" -U "$PG_ROLE" -d postgres -t 3 \
+        >/dev/null 2>&1
+      ;;
   esac
 }
 
@@ -226,22 +268,64 @@ show_log_tail() {
 }
 
 # ----------------------------------------------------------------- install --
+APT_UPDATED=0
+
+# apt_install WHAT PACKAGES...: called only when something is missing; refreshes the
+# package lists once per invocation of this script, then installs.
+apt_install() {
+  local what="$1" apt_log
+  shift
+  need apt-get "Debian's package manager, to install $what"
+  mkdir -p "$LOG_DIR"
+  apt_log="$LOG_DIR/install-$what.log"
+  log "installing $* with apt-get (output: $apt_log)"
+  : >"$apt_log"
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    if ! as_root apt-get -o DPkg::Lock::Timeout=300 update -q >>"$apt_log" 2>&1 9>&-; then
+      tail -n 30 "$apt_log" >&2
+      die "apt-get update failed (full output: $apt_log)"
+    fi
+    APT_UPDATED=1
+  fi
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+      install -y -q --no-install-recommends "$@" >>"$apt_log" 2>&1 9>&-; then
+    tail -n 30 "$apt_log" >&2
+    die "apt-get could not install $* (full output: $apt_log)"
+  fi
+}
+
 install_redis() {
   if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
     return 0
   fi
-  need apt-get "Debian's package manager, to install redis-server"
-  mkdir -p "$LOG_DIR"
-  local apt_log="$LOG_DIR/install-redis.log"
-  log "installing redis-server with apt-get (output: $apt_log)"
-  # Only here, when redis-server is missing: refresh the lists once, then install.
-  if ! { as_root apt-get -o DPkg::Lock::Timeout=300 update -q &&
-         as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
-           install -y -q --no-install-recommends redis-server redis-tools; } >"$apt_log" 2>&1 9>&-; then
-    tail -n 30 "$apt_log" >&2
-    die "apt-get could not install redis-server (full output: $apt_log)"
-  fi
+  apt_install redis redis-server redis-tools
   command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after apt-get install"
+}
+
+# bin/ of the PostgreSQL server to use (Debian layout), or nothing when none is installed.
+# An existing cluster keeps the major version it was created with.
+pg_bin_dir() {
+  local v d=""
+  if [ -s "$PG_DATA/PG_VERSION" ]; then
+    v="$(tr -dc '0-9.' <"$PG_DATA/PG_VERSION")"
+    if [ -x "/usr/lib/postgresql/$v/bin/postgres" ]; then echo "/usr/lib/postgresql/$v/bin"; fi
+    return 0
+  fi
+  for v in /usr/lib/postgresql/*/bin/initdb; do
+    if [ -x "$v" ]; then d+="${v%/initdb}"$'\n'; fi
+  done
+  if [ -n "$d" ]; then printf '%s' "$d" | sort -V | tail -n 1; fi   # highest version
+}
+
+install_postgres() {
+  if [ -n "$(pg_bin_dir)" ]; then
+    return 0
+  fi
+  if [ -s "$PG_DATA/PG_VERSION" ]; then
+    die "$PG_DATA was created by PostgreSQL $(cat "$PG_DATA/PG_VERSION"), which is not installed (/usr/lib/postgresql/$(cat "$PG_DATA/PG_VERSION")/bin): install postgresql-$(cat "$PG_DATA/PG_VERSION") or delete $PG_DATA"
+  fi
+  apt_install postgres postgresql
+  [ -n "$(pg_bin_dir)" ] || die "no /usr/lib/postgresql/*/bin/initdb after apt-get install postgresql"
 }
 
 kafka_stamp() {
@@ -337,6 +421,7 @@ install_server() {
     redis) install_redis ;;
     kafka) install_kafka ;;
     mongo) install_mongo ;;
+    postgres) install_postgres ;;
   esac
 }
 
@@ -390,6 +475,129 @@ format_kafka_storage() {
   fi
 }
 
+# Runs a PostgreSQL program as the cluster's OS user: initdb, postgres and pg_ctl refuse
+# to run as root, so root runs them as Debian's "postgres" user.
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then
+    (cd / && runuser -u "$PG_OS_USER" -- "$@")
+  else
+    "$@"
+  fi
+}
+
+# Directories the cluster's OS user writes to: owned by it, and reachable by it.
+pg_prepare_dirs() {
+  if [ "$(id -u)" -eq 0 ]; then
+    need runuser "util-linux's runuser runs PostgreSQL as the postgres user"
+    id -u "$PG_OS_USER" >/dev/null 2>&1 ||
+      die "no '$PG_OS_USER' system user (Debian's postgresql package creates it): PostgreSQL refuses to run as root"
+  fi
+  mkdir -p "$PG_SOCKET_DIR" "$LOG_DIR"
+  touch "$(log_file postgres)"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown "$PG_OS_USER": "$PG_SOCKET_DIR" "$(log_file postgres)"
+    if [ -d "$PG_DATA" ]; then chown -R "$PG_OS_USER": "$PG_DATA"; fi
+    as_pg test -x "$DATA_DIR" -a -w "$PG_SOCKET_DIR" -a -w "$(log_file postgres)" ||
+      die "the '$PG_OS_USER' user cannot reach $STACK_HOME (a parent directory is closed to other users): use a STACK_HOME it can reach, or run as a non-root user"
+  fi
+}
+
+# initdb on first start (into a temporary directory, renamed when complete).
+pg_init() {
+  [ -s "$PG_DATA/PG_VERSION" ] && return 0
+  local bin tmp="$DATA_DIR/postgres.initdb"
+  bin="$(pg_bin_dir)"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  chmod 700 "$tmp"
+  if [ "$(id -u)" -eq 0 ]; then chown "$PG_OS_USER": "$tmp"; fi
+  log "creating the PostgreSQL cluster in $PG_DATA ($("$bin/postgres" --version))"
+  if ! as_pg "$bin/initdb" -D "$tmp" -U "$PG_ROLE" --auth-local=trust --auth-host=trust \
+      -E UTF8 --locale=C --no-sync </dev/null >>"$LOG_DIR/postgres.stdout.log" 2>&1 9>&-; then
+    rm -rf "$tmp"
+    show_log_tail postgres
+    die "postgres: initdb failed (log: $(log_file postgres))"
+  fi
+  printf "\n# Settings of scripts/stack.sh (rewritten on every start)\ninclude_if_exists = 'stack.conf'\n" \
+    >>"$tmp/postgresql.conf"
+  mv "$tmp" "$PG_DATA"
+}
+
+# Loopback only, own socket dir, durability traded for speed (a local dev/test stack).
+render_pg_config() {
+  local sock="$PG_SOCKET_DIR" out="$PG_DATA/stack.conf"
+  # A unix socket path is limited to 107 bytes: without room, TCP only.
+  if [ $(( ${#sock} + 16 )) -gt 107 ]; then sock=""; fi
+  sock="${sock//\'/\'\'}"   # quoted for the config file
+  cat >"$out.tmp" <<PGCONF
+listen_addresses = '$HOST'
+port = $POSTGRES_PORT
+unix_socket_directories = '$sock'
+max_connections = 100
+shared_buffers = 64MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+jit = off
+huge_pages = off
+logging_collector = off
+log_min_messages = warning
+log_line_prefix = '%m [%p] '
+PGCONF
+  if [ "$(id -u)" -eq 0 ]; then chown "$PG_OS_USER": "$out.tmp"; fi
+  mv "$out.tmp" "$out"
+}
+
+# Starts the postmaster with pg_ctl (which detaches it and waits until it accepts
+# connections) and records its pid.
+launch_postgres() {
+  local bin pid="" rc=0 limit
+  bin="$(pg_bin_dir)"
+  limit="$(timeout_of postgres)"
+  pg_prepare_dirs
+  pg_init
+  render_pg_config
+  # A postmaster that died (SIGKILL) stays a zombie until reaped, and its
+  # postmaster.pid then still blocks a new one: give the reaper a moment.
+  if [ -s "$PG_DATA/postmaster.pid" ]; then
+    pid="$(head -n 1 "$PG_DATA/postmaster.pid" | tr -dc '0-9')"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ! pid_alive "$pid"; then
+      log "postgres: waiting for the previous postmaster (pid $pid, exited) to be reaped"
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    fi
+    pid=""
+  fi
+  as_pg "$bin/pg_ctl" start -D "$PG_DATA" -l "$(log_file postgres)" -w -t "$limit" -s \
+    </dev/null >>"$LOG_DIR/postgres.stdout.log" 2>&1 9>&- || rc=$?
+  if [ -s "$PG_DATA/postmaster.pid" ]; then pid="$(head -n 1 "$PG_DATA/postmaster.pid" | tr -dc '0-9')"; fi
+  if [ -n "$pid" ] && pid_alive "$pid"; then
+    echo "$pid" >"$(pid_file postgres)"
+    echo "$POSTGRES_PORT" >"$(port_file postgres)"
+  else
+    pid=""
+  fi
+  if [ "$rc" -ne 0 ]; then
+    log "postgres: pg_ctl start failed, or the server was not ready within ${limit}s"
+    show_log_tail postgres
+    if [ -n "$pid" ]; then stop_server postgres; fi
+    die "postgres failed to start (log: $(log_file postgres))"
+  fi
+  [ -n "$pid" ] || die "postgres: pg_ctl reported a start but $PG_DATA/postmaster.pid names no live process"
+}
+
+# The database FerretDB uses: created once (owned by the postgres role).
+ensure_pg_database() {
+  local bin out
+  bin="$(pg_bin_dir)"
+  out="$("$bin/psql" -h "$HOST" -p "$POSTGRES_PORT" -U "$PG_ROLE" -d postgres -X -tA -v ON_ERROR_STOP=1 \
+    -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'" 2>&1 9>&-)" ||
+    die "postgres: cannot query $HOST:$POSTGRES_PORT: $out"
+  [ "$out" = 1 ] && return 0
+  log "creating PostgreSQL database $PG_DATABASE"
+  out="$("$bin/createdb" -h "$HOST" -p "$POSTGRES_PORT" -U "$PG_ROLE" -O "$PG_ROLE" -E UTF8 \
+    "$PG_DATABASE" 2>&1 9>&-)" || die "postgres: createdb $PG_DATABASE failed: $out"
+}
+
 launch() {
   local name="$1" port log out f
   port="$(port_of "$name")"
@@ -413,11 +621,24 @@ launch() {
         </dev/null >>"$out" 2>&1 9>&- &
       ;;
     mongo)
-      mkdir -p "$DATA_DIR/ferretdb" "$DATA_DIR/ferretdb-state"
-      nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/" \
+      local backend_args=()
+      if [ "$MONGO_BACKEND" = postgresql ]; then
+        backend_args=(--handler=postgresql
+          "--postgresql-url=postgres://$PG_ROLE@$HOST:$POSTGRES_PORT/$PG_DATABASE")
+      else
+        mkdir -p "$DATA_DIR/ferretdb"
+        backend_args=(--handler=sqlite "--sqlite-url=file:$DATA_DIR/ferretdb/")
+      fi
+      mkdir -p "$DATA_DIR/ferretdb-state"
+      nohup "$FERRETDB_BIN" "${backend_args[@]}" \
         --listen-addr="$HOST:$port" --state-dir="$DATA_DIR/ferretdb-state" \
         --telemetry=disable --debug-addr=- --log-level=info --log-format=text \
         </dev/null >>"$log" 2>&1 9>&- &
+      echo "$MONGO_BACKEND" >"$(backend_file)"
+      ;;
+    postgres)
+      launch_postgres
+      return 0
       ;;
   esac
   echo "$!" >"$(pid_file "$name")"
@@ -430,7 +651,7 @@ wait_ready() {
   limit="$(timeout_of "$name")"
   deadline=$(( $(now) + limit ))
   while :; do
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! pid_alive "$pid"; then
       log "$name (pid $pid) exited during start-up"
       show_log_tail "$name"
       rm -f "$(pid_file "$name")" "$(port_file "$name")"
@@ -482,6 +703,42 @@ start_server() {
   log "$name ready (pid $pid, $HOST:$port, $(( $(now) - t0 ))s)"
 }
 
+# Backend a running FerretDB of this STACK_HOME uses (sqlite for one started before
+# the PostgreSQL backend existed).
+running_backend() {
+  if [ -s "$(backend_file)" ]; then tr -dc '[:lower:]' <"$(backend_file)"; else echo sqlite; fi
+}
+
+# mongo is FerretDB plus, on the postgresql backend, its PostgreSQL (started first).
+start_named() {
+  local pid
+  case "$1" in
+    mongo)
+      pid="$(live_pid mongo)"
+      if [ -n "$pid" ] && [ "$(running_backend)" != "$MONGO_BACKEND" ]; then
+        die "mongo from $STACK_HOME is already running on the $(running_backend) backend (pid $pid), not $MONGO_BACKEND: stop it first (scripts/stack.sh stop mongo), or set STACK_MONGO_BACKEND=$(running_backend)"
+      fi
+      if [ "$MONGO_BACKEND" = postgresql ]; then
+        start_server postgres
+        ensure_pg_database
+      fi
+      start_server mongo
+      ;;
+    postgres)
+      start_server postgres
+      ensure_pg_database
+      ;;
+    *) start_server "$1" ;;
+  esac
+}
+
+stop_named() {
+  case "$1" in
+    mongo) stop_server mongo; stop_server postgres ;;
+    *) stop_server "$1" ;;
+  esac
+}
+
 # -------------------------------------------------------------------- stop --
 stop_server() {
   local name="$1" pid grace deadline
@@ -492,9 +749,15 @@ stop_server() {
   fi
   case "$name" in kafka) grace=60 ;; *) grace=20 ;; esac
   log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
+  if [ "$name" = postgres ]; then
+    # Fast shutdown: disconnect clients, checkpoint, exit (pg_ctl sends SIGINT and waits).
+    as_pg "$(pg_bin_dir)/pg_ctl" stop -D "$PG_DATA" -m fast -w -t "$grace" -s \
+      </dev/null >>"$LOG_DIR/postgres.stdout.log" 2>&1 9>&- || kill -INT "$pid" 2>/dev/null || true
+  else
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
   deadline=$(( $(now) + grace ))
-  while kill -0 "$pid" 2>/dev/null; do
+  while pid_alive "$pid"; do
     if [ "$(now)" -ge "$deadline" ]; then
       log "$name (pid $pid) still alive after ${grace}s, sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
@@ -504,16 +767,17 @@ stop_server() {
     sleep 0.2
   done
   # Zombie/slow reaping: give it a moment, then report.
-  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  if kill -0 "$pid" 2>/dev/null; then
+  for _ in 1 2 3 4 5 6 7 8 9 10; do pid_alive "$pid" || break; sleep 0.2; done
+  if pid_alive "$pid"; then
     die "$name (pid $pid) survived SIGKILL"
   fi
   rm -f "$(pid_file "$name")" "$(port_file "$name")"
+  if [ "$name" = mongo ]; then rm -f "$(backend_file)"; fi
 }
 
 # ------------------------------------------------------------------ status --
 status_line() {
-  local name="$1" pid port state
+  local name="$1" pid port state extra
   port="$(port_of "$name")"
   pid="$(live_pid "$name")"
   if [ -n "$pid" ]; then
@@ -523,12 +787,16 @@ status_line() {
     state=stopped
     if port_open "$port"; then state="stopped (port taken by another process)"; fi
   fi
-  printf '%-6s %-10s pid=%-8s %s:%s\n' "$name" "$state" "${pid:--}" "$HOST" "$port"
+  extra=""
+  if [ "$name" = mongo ]; then
+    if [ -n "$pid" ]; then extra=" backend=$(running_backend)"; else extra=" backend=$MONGO_BACKEND"; fi
+  fi
+  printf '%-8s %-10s pid=%-8s %s:%s%s\n' "$name" "$state" "${pid:--}" "$HOST" "$port" "$extra"
 }
 
 # ------------------------------------------------------------------- usage --
 usage() {
-  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 names_or_all() {
@@ -548,31 +816,36 @@ main() {
       take_lock
       need python3
       install_redis; install_kafka; install_mongo
-      log "installed: $(redis-server --version | cut -d' ' -f1-3), Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION"
+      if [ "$MONGO_BACKEND" = postgresql ]; then install_postgres; fi
+      log "installed: $(redis-server --version | cut -d' ' -f1-3), Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION ($MONGO_BACKEND backend$(
+        if [ "$MONGO_BACKEND" = postgresql ]; then printf ', %s' "$("$(pg_bin_dir)/postgres" --version)"; fi))"
       ;;
     start)
       need python3 "used for readiness probes"
       mapfile -t names < <(names_or_all "$@")
       take_lock
       mkdir -p "$DATA_DIR" "$LOG_DIR" "$RUN_DIR"
-      for n in "${names[@]}"; do start_server "$n"; done
+      for n in "${names[@]}"; do start_named "$n"; done
       ;;
     stop)
       mapfile -t names < <(names_or_all "$@")
       take_lock
-      for n in "${names[@]}"; do stop_server "$n"; done
+      for n in "${names[@]}"; do stop_named "$n"; done
       ;;
     restart)
       "$0" stop "$@"
       "$0" start "$@"
       ;;
     status)
-      for n in "${ALL_SERVERS[@]}"; do status_line "$n"; done
+      for n in "${STATUS_SERVERS[@]}"; do status_line "$n"; done
       ;;
     logs)
       local follow=0 files=()
       if [ "${1:-}" = "-f" ]; then follow=1; shift; fi
       mapfile -t names < <(names_or_all "$@")
+      if [ "$#" -eq 0 ] || printf '%s\n' "${names[@]}" | grep -qx mongo; then
+        names+=(postgres)   # FerretDB's backend
+      fi
       for n in "${names[@]}"; do
         [ -f "$(log_file "$n")" ] && files+=("$(log_file "$n")")
         [ -f "$LOG_DIR/$n.stdout.log" ] && files+=("$LOG_DIR/$n.stdout.log")
