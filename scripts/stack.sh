@@ -3,8 +3,9 @@
 #   redis  - Debian's redis-server                      127.0.0.1:16379
 #   kafka  - Apache Kafka 4.1.1, KRaft broker+controller 127.0.0.1:19092 (controller 19093)
 #   mongo  - FerretDB v1.24.2 (MongoDB wire)              127.0.0.1:27027
-#            on SQLite (default) or, with STACK_MONGO_BACKEND=postgresql, on a private
-#            PostgreSQL cluster (Debian's)             127.0.0.1:15432
+#            on a private PostgreSQL cluster (Debian's)  127.0.0.1:15432 (default), where
+#            every declared index also gets a GIN index that serves FerretDB's queries
+#            (stack/postgres/ferretdb_gin.sql); STACK_MONGO_BACKEND=sqlite for the old backend
 #
 # Usage: scripts/stack.sh install
 #        scripts/stack.sh start  [redis|kafka|mongo ...]   (all by default)
@@ -16,12 +17,19 @@
 #        scripts/stack.sh kafka-topics ARGS...              TopicCommand against the broker
 #
 # Environment (all optional):
-#   STACK_HOME                   data root (default <repo>/.local): bin/, kafka/, data/, logs/, run/
+#   STACK_HOME                   data root (default <repo>/.local): data/, logs/, run/
+#   STACK_CACHE                  what installs build (default <repo>/.local): bin/, kafka/libs, go/
+#   STACK_PORT_OFFSET            added to every default port below (default 0): `./dev test` runs its
+#                                own stack beside `./dev up`'s with another STACK_HOME and offset
+#   STACK_PG_HOME                where the PostgreSQL cluster lives (default: STACK_HOME/data/postgres-home
+#                                for a normal user; for root, a directory under /var/tmp owned by the
+#                                postgres user, because the cluster runs as that user and a clone may
+#                                sit under a directory closed to other users)
 #   STACK_REDIS_PORT             default 16379
 #   STACK_KAFKA_PORT             default 19092
 #   STACK_KAFKA_CONTROLLER_PORT  default 19093
 #   STACK_MONGO_PORT             default 27027
-#   STACK_MONGO_BACKEND          sqlite (default) | postgresql
+#   STACK_MONGO_BACKEND          postgresql (default) | sqlite
 #   STACK_POSTGRES_PORT          default 15432 (FerretDB's PostgreSQL, loopback only)
 #   STACK_KAFKA_HEAP             default "-Xms256m -Xmx512m"
 #   STACK_KAFKA_TIMEOUT / STACK_REDIS_TIMEOUT / STACK_MONGO_TIMEOUT / STACK_POSTGRES_TIMEOUT
@@ -40,35 +48,49 @@ FERRETDB_MODULE="github.com/FerretDB/FerretDB"
 STACK_HOME="${STACK_HOME:-$REPO_ROOT/.local}"
 mkdir -p "$STACK_HOME"
 STACK_HOME="$(cd "$STACK_HOME" && pwd)"
+STACK_CACHE="${STACK_CACHE:-$REPO_ROOT/.local}"
+mkdir -p "$STACK_CACHE"
+STACK_CACHE="$(cd "$STACK_CACHE" && pwd)"
 
-REDIS_PORT="${STACK_REDIS_PORT:-16379}"
-KAFKA_PORT="${STACK_KAFKA_PORT:-19092}"
-KAFKA_CONTROLLER_PORT="${STACK_KAFKA_CONTROLLER_PORT:-19093}"
-MONGO_PORT="${STACK_MONGO_PORT:-27027}"
-POSTGRES_PORT="${STACK_POSTGRES_PORT:-15432}"
+OFFSET="${STACK_PORT_OFFSET:-0}"
+case "$OFFSET" in ''|*[!0-9]*) printf '[stack] ERROR: STACK_PORT_OFFSET must be a number, not %s\n' "$OFFSET" >&2; exit 1 ;; esac
+REDIS_PORT="${STACK_REDIS_PORT:-$((16379 + OFFSET))}"
+KAFKA_PORT="${STACK_KAFKA_PORT:-$((19092 + OFFSET))}"
+KAFKA_CONTROLLER_PORT="${STACK_KAFKA_CONTROLLER_PORT:-$((19093 + OFFSET))}"
+MONGO_PORT="${STACK_MONGO_PORT:-$((27027 + OFFSET))}"
+POSTGRES_PORT="${STACK_POSTGRES_PORT:-$((15432 + OFFSET))}"
 HOST="127.0.0.1"
 
-case "${STACK_MONGO_BACKEND:-sqlite}" in
+case "${STACK_MONGO_BACKEND:-postgresql}" in
   postgresql|postgres|pg) MONGO_BACKEND=postgresql ;;
   sqlite) MONGO_BACKEND=sqlite ;;
   *) printf '[stack] ERROR: STACK_MONGO_BACKEND must be postgresql or sqlite, not %s\n' "$STACK_MONGO_BACKEND" >&2; exit 1 ;;
 esac
 
-BIN_DIR="$STACK_HOME/bin"
+BIN_DIR="$STACK_CACHE/bin"
 DATA_DIR="$STACK_HOME/data"
 LOG_DIR="$STACK_HOME/logs"
 RUN_DIR="$STACK_HOME/run"
-KAFKA_HOME="$STACK_HOME/kafka"
-KAFKA_LIBS="$KAFKA_HOME/libs"
+KAFKA_HOME="$STACK_HOME/kafka"          # rendered config
+KAFKA_LIBS="$STACK_CACHE/kafka/libs"    # jars resolved by Maven
 FERRETDB_BIN="$BIN_DIR/ferretdb"
 
 # FerretDB's PostgreSQL: cluster in PG_DATA, run as the OS user PG_OS_USER (root may not
 # run it), database role "postgres" (trust auth, loopback only), database "ferretdb".
-PG_DATA="$DATA_DIR/postgres"
-PG_SOCKET_DIR="$RUN_DIR/postgres"
+# PG_HOME holds everything that user writes (cluster, server log): for root it lies outside
+# the clone, in a directory named after this STACK_HOME, so a clone under a directory
+# closed to other users (0700, as CI's) still works; data/postgres links to it.
+if [ "$(id -u)" -eq 0 ]; then
+  PG_OS_USER=postgres
+  PG_HOME="${STACK_PG_HOME:-/var/tmp/assist-stack-postgres/$(printf '%s' "$STACK_HOME" | sha1sum | cut -c1-16)}"
+else
+  PG_OS_USER="$(id -un)"
+  PG_HOME="${STACK_PG_HOME:-$DATA_DIR/postgres-home}"
+fi
+PG_DATA="$PG_HOME/data"
+PG_LOG="$PG_HOME/postgres.log"
 PG_ROLE="postgres"
 PG_DATABASE="ferretdb"
-if [ "$(id -u)" -eq 0 ]; then PG_OS_USER=postgres; else PG_OS_USER="$(id -un)"; fi
 
 ALL_SERVERS=(redis kafka mongo)
 STATUS_SERVERS=(redis kafka mongo postgres)
@@ -141,7 +163,7 @@ exe_of() {
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 port_file() { echo "$RUN_DIR/$1.port"; }
 backend_file() { echo "$RUN_DIR/mongo.backend"; }
-log_file() { echo "$LOG_DIR/$1.log"; }
+log_file() { if [ "$1" = postgres ]; then echo "$PG_LOG"; else echo "$LOG_DIR/$1.log"; fi; }
 
 # Port a running server of this STACK_HOME was started with (may differ from the
 # current STACK_*_PORT); falls back to the configured port.
@@ -341,9 +363,9 @@ install_kafka() {
   fi
   need mvn "Maven resolves the Kafka jars from Maven Central"
   log "resolving Kafka $KAFKA_VERSION jars with Maven into $KAFKA_LIBS"
-  local tmp="$KAFKA_HOME/libs.tmp"
+  local tmp="$KAFKA_LIBS.tmp"
   rm -rf "$tmp"
-  mkdir -p "$KAFKA_HOME"
+  mkdir -p "$(dirname "$KAFKA_LIBS")"
   mkdir -p "$LOG_DIR"
   local mvn_log="$LOG_DIR/install-kafka.log"
   if ! mvn -B -Dstyle.color=never -f "$STACK_DIR/kafka/pom.xml" \
@@ -373,8 +395,8 @@ go_env_defaults() {
   export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
   if [ -z "${HOME:-}" ] || [ ! -w "${HOME:-/nonexistent}" ]; then
     # No usable HOME (some CI shells): keep Go's caches under STACK_HOME.
-    export GOPATH="${GOPATH:-$STACK_HOME/go}"
-    export GOCACHE="${GOCACHE:-$STACK_HOME/go/cache}"
+    export GOPATH="${GOPATH:-$STACK_CACHE/go}"
+    export GOCACHE="${GOCACHE:-$STACK_CACHE/go/cache}"
   fi
   export GOMODCACHE="${GOMODCACHE:-$(go env GOMODCACHE)}"
 }
@@ -391,7 +413,7 @@ install_mongo() {
   local work modjson moddir src go_log="$LOG_DIR/install-mongo.log"
   mkdir -p "$LOG_DIR"
   log "building FerretDB $FERRETDB_VERSION with Go, several minutes the first time (output: $go_log)"
-  work="$STACK_HOME/src"
+  work="$STACK_CACHE/src"
   mkdir -p "$work" "$BIN_DIR"
   : >"$go_log"
   if ! modjson="$(cd "$work" && go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" 2>>"$go_log" 9>&-)"; then
@@ -460,11 +482,17 @@ kafka_java_opts() {
 
 format_kafka_storage() {
   [ -f "$DATA_DIR/kafka/meta.properties" ] && return 0
-  local id_file="$KAFKA_HOME/cluster.id" cid
-  if [ ! -s "$id_file" ]; then
-    python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' >"$id_file"
+  local id_file="$DATA_DIR/kafka.cluster.id" cid
+  cid="$(cat "$id_file" 2>/dev/null || true)"
+  if [ -z "$cid" ] || [ "${cid#-}" != "$cid" ]; then
+    # A Kafka cluster id is 16 random bytes in URL-safe base64. One in 64 begins with "-",
+    # which StorageTool's --cluster-id then reads as an option (Kafka's own Uuid.randomUuid
+    # skips those too), so draw again until it does not.
+    python3 -c 'import base64, uuid
+while (cid := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
+print(cid)' >"$id_file"
+    cid="$(cat "$id_file")"
   fi
-  cid="$(cat "$id_file")"
   log "formatting Kafka storage in $DATA_DIR/kafka (cluster id $cid)"
   kafka_java_opts tool
   if ! java "${JAVA_OPTS[@]}" kafka.tools.StorageTool format \
@@ -492,20 +520,26 @@ pg_prepare_dirs() {
     id -u "$PG_OS_USER" >/dev/null 2>&1 ||
       die "no '$PG_OS_USER' system user (Debian's postgresql package creates it): PostgreSQL refuses to run as root"
   fi
-  mkdir -p "$PG_SOCKET_DIR" "$LOG_DIR"
-  touch "$(log_file postgres)"
+  mkdir -p "$PG_HOME" "$LOG_DIR" "$DATA_DIR"
+  touch "$PG_LOG"
   if [ "$(id -u)" -eq 0 ]; then
-    chown "$PG_OS_USER": "$PG_SOCKET_DIR" "$(log_file postgres)"
+    chmod 755 "$(dirname "$PG_HOME")" 2>/dev/null || true
+    chown "$PG_OS_USER": "$PG_HOME" "$PG_LOG"
+    chmod 700 "$PG_HOME"
     if [ -d "$PG_DATA" ]; then chown -R "$PG_OS_USER": "$PG_DATA"; fi
-    as_pg test -x "$DATA_DIR" -a -w "$PG_SOCKET_DIR" -a -w "$(log_file postgres)" ||
-      die "the '$PG_OS_USER' user cannot reach $STACK_HOME (a parent directory is closed to other users): use a STACK_HOME it can reach, or run as a non-root user"
+    as_pg test -x "$PG_HOME" -a -w "$PG_HOME" -a -w "$PG_LOG" ||
+      die "the '$PG_OS_USER' user cannot reach $PG_HOME (a parent directory is closed to other users): set STACK_PG_HOME to a directory it can reach"
+  fi
+  # Where a person looks first: the clone's data/ points at the cluster.
+  if [ "$PG_HOME" != "$DATA_DIR/postgres-home" ] && [ ! -e "$DATA_DIR/postgres-home" ]; then
+    ln -sfn "$PG_HOME" "$DATA_DIR/postgres-home"
   fi
 }
 
 # initdb on first start (into a temporary directory, renamed when complete).
 pg_init() {
   [ -s "$PG_DATA/PG_VERSION" ] && return 0
-  local bin tmp="$DATA_DIR/postgres.initdb"
+  local bin tmp="$PG_HOME/data.initdb"
   bin="$(pg_bin_dir)"
   rm -rf "$tmp"
   mkdir -p "$tmp"
@@ -525,14 +559,12 @@ pg_init() {
 
 # Loopback only, own socket dir, durability traded for speed (a local dev/test stack).
 render_pg_config() {
-  local sock="$PG_SOCKET_DIR" out="$PG_DATA/stack.conf"
-  # A unix socket path is limited to 107 bytes: without room, TCP only.
-  if [ $(( ${#sock} + 16 )) -gt 107 ]; then sock=""; fi
-  sock="${sock//\'/\'\'}"   # quoted for the config file
+  local out="$PG_DATA/stack.conf"
+  # TCP on loopback only: no unix socket (its directory would have to be reachable by both users).
   cat >"$out.tmp" <<PGCONF
 listen_addresses = '$HOST'
 port = $POSTGRES_PORT
-unix_socket_directories = '$sock'
+unix_socket_directories = ''
 max_connections = 100
 shared_buffers = 64MB
 fsync = off
@@ -592,10 +624,15 @@ ensure_pg_database() {
   out="$("$bin/psql" -h "$HOST" -p "$POSTGRES_PORT" -U "$PG_ROLE" -d postgres -X -tA -v ON_ERROR_STOP=1 \
     -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'" 2>&1 9>&-)" ||
     die "postgres: cannot query $HOST:$POSTGRES_PORT: $out"
-  [ "$out" = 1 ] && return 0
-  log "creating PostgreSQL database $PG_DATABASE"
-  out="$("$bin/createdb" -h "$HOST" -p "$POSTGRES_PORT" -U "$PG_ROLE" -O "$PG_ROLE" -E UTF8 \
-    "$PG_DATABASE" 2>&1 9>&-)" || die "postgres: createdb $PG_DATABASE failed: $out"
+  if [ "$out" != 1 ]; then
+    log "creating PostgreSQL database $PG_DATABASE"
+    out="$("$bin/createdb" -h "$HOST" -p "$POSTGRES_PORT" -U "$PG_ROLE" -O "$PG_ROLE" -E UTF8 \
+      "$PG_DATABASE" 2>&1 9>&-)" || die "postgres: createdb $PG_DATABASE failed: $out"
+  fi
+  # GIN partners for FerretDB's indexes, and custom plans (see the file's comments).
+  out="$("$bin/psql" -h "$HOST" -p "$POSTGRES_PORT" -U "$PG_ROLE" -d "$PG_DATABASE" -X -q -tA \
+    -v ON_ERROR_STOP=1 -f "$STACK_DIR/postgres/ferretdb_gin.sql" 2>&1 9>&-)" ||
+    die "postgres: applying stack/postgres/ferretdb_gin.sql failed: $out"
 }
 
 launch() {

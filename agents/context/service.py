@@ -39,11 +39,12 @@ class ContextServicer(context_pb2_grpc.ContextServiceServicer):
     ) -> context_pb2.GetContextResponse:
         n = min(request.max_turns or DEFAULT_TURNS, MAX_TURNS)
         try:
-            if await self._conversations.get_conversation(request.user_id, request.conversation_id) is None:
-                raise NotFound(f"no conversation {request.conversation_id}")
-            pairs = await self._turns.recent_turns(request.conversation_id, n)
+            # One read: the ownership check and the bounded history record come from the same document.
+            pairs = await self._conversations.history(request.user_id, request.conversation_id, n)
         except StoreUnavailable as exc:
             raise Unavailable("history cannot be read right now") from exc
+        if pairs is None:
+            raise NotFound(f"no conversation {request.conversation_id}")
         session = await self._sessions.get(request.user_id, request.conversation_id)
         last_task_id = str((session or {}).get("last_task_id", ""))
         if request.focus_task_id and request.focus_task_id != last_task_id:

@@ -24,6 +24,7 @@ from mesh.storage.mongo import (
     Database,
     Document,
     NotFoundError,
+    find_by_ids,
     outbox_entry,
     unavailable_as_store_error,
     utcnow,
@@ -48,8 +49,8 @@ async def ratings_for(db: Database, message_ids: list[str]) -> dict[str, int]:
     if not message_ids:
         return {}
     ids = [feedback_id_for(m) for m in message_ids]
-    cursor = db.feedback.find({"_id": {"$in": ids}}, projection={"message_id": 1, "rating": 1})
-    return {doc["message_id"]: int(doc["rating"]) async for doc in cursor}
+    docs = await find_by_ids(db.feedback, ids, projection={"message_id": 1, "rating": 1})
+    return {doc["message_id"]: int(doc["rating"]) for doc in docs}
 
 
 class FeedbackStore:

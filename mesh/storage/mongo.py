@@ -11,13 +11,15 @@ therefore made by inserting a document with a unique key: see `try_claim`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from assist.v1 import events_pb2
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
@@ -131,6 +133,27 @@ async def ensure_indexes(db: Database) -> None:
     for collection, models in INDEXES.items():
         for model in models:
             await db[collection].create_indexes([model])
+
+
+async def find_by_ids(
+    collection: AsyncCollection[Document],
+    ids: Sequence[str],
+    *,
+    also: Document | None = None,
+    projection: Document | None = None,
+) -> list[Document]:
+    """The documents with these `_id`s (and matching `also`), in the order of `ids`, missing ones left out.
+
+    One `_id` lookup per id, concurrently, rather than `{"_id": {"$in": ids}}`: FerretDB 1.24 pushes only
+    plain equality down to its backend, so `$in` reads the whole collection there, while an `_id` equality
+    is served by an index. Meant for the short lists the product asks for (a page of messages, a task's
+    blockers); MongoDB serves either form from the `_id` index.
+    """
+    unique = list(dict.fromkeys(ids))
+    found = await asyncio.gather(
+        *(collection.find_one({"_id": i, **(also or {})}, projection=projection) for i in unique)
+    )
+    return [doc for doc in found if doc is not None]
 
 
 def outbox_entry(topic: str, key: str, envelope: events_pb2.EventEnvelope) -> Document:

@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from mesh.storage.mongo import Database, Document, unavailable_as_store_error, utcnow
+from mesh.storage.mongo import Database, Document, find_by_ids, unavailable_as_store_error, utcnow
 
 NO_DUE_DATE = "9999-12-31"
 MAX_LIMIT = 500
@@ -154,6 +154,5 @@ class TaskStore:
         """The tasks that exist among `task_ids`, in the order asked (for blockers: no assignee check here)."""
         if not task_ids:
             return []
-        cursor = self._tasks.find({"_id": {"$in": list(task_ids)}, "deleted": {"$ne": True}})
-        found = {doc["_id"]: _from_doc(doc) async for doc in cursor}
-        return [found[t] for t in dict.fromkeys(task_ids) if t in found]
+        docs = await find_by_ids(self._tasks, task_ids, also={"deleted": {"$ne": True}})
+        return [_from_doc(doc) for doc in docs]

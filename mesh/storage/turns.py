@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from assist.v1 import common_pb2, events_pb2, nlg_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from pymongo import DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from mesh.storage.feedback import ratings_for
 from mesh.storage.mongo import (
@@ -33,7 +34,11 @@ from mesh.storage.mongo import (
     utcnow,
 )
 
+log = logging.getLogger(__name__)
+
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+# How many completed turns a conversation keeps in its bounded history record (the most a prompt asks for).
+HISTORY_KEEP = 20
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -120,7 +125,14 @@ class BeginTurn:
 
 
 class ConversationStore:
-    """Conversations: who owns a thread and where it started."""
+    """Conversations: who owns a thread, where it started, and its recent history.
+
+    The prompt's history is read on every turn, so it must cost the same at turn 300 as at turn 1 and with
+    a million turns stored. It is therefore kept on the conversation document itself, as `recent_turns`: the
+    last `HISTORY_KEEP` completed turns, oldest first, read with the `_id` lookup that checks ownership
+    anyway, instead of a sorted query over the conversation's turns (FerretDB pushes no sort or limit down,
+    so that query reads every turn of the conversation). The record is a copy: the turns stay the truth.
+    """
 
     def __init__(self, db: Database) -> None:
         self._conversations = db.conversations
@@ -137,6 +149,8 @@ class ConversationStore:
                 "user_id": user_id,
                 "page_context": _page_context_doc(page_context),
                 "create_time": now,
+                "recent_turns": [],
+                "history_version": 0,
             }
         )
         return common_pb2.Conversation(
@@ -158,6 +172,25 @@ class ConversationStore:
             page_context=_page_context(doc.get("page_context")),
             create_time=timestamp(doc["create_time"]),
         )
+
+    @unavailable_as_store_error
+    async def history(self, user_id: str, conversation_id: str, n: int) -> list[tuple[str, str]] | None:
+        """The last `n` completed turns as (user text, answer), oldest first; None when not the user's.
+
+        One `_id` read. A conversation stored before the record existed (no `recent_turns`) falls back to
+        the query over its turns, once per turn until its next completed turn writes the record.
+        """
+        doc = await self._conversations.find_one(
+            {"_id": conversation_id, "user_id": user_id}, projection={"recent_turns": 1}
+        )
+        if doc is None:
+            return None
+        if n <= 0:
+            return []
+        if "recent_turns" not in doc:
+            return await TurnStore(self._conversations.database).recent_turns(conversation_id, n)
+        entries: list[Document] = doc["recent_turns"][-n:]
+        return [(e["user_text"], e["answer"]) for e in entries]
 
 
 class TurnStore:
@@ -302,7 +335,58 @@ class TurnStore:
                 }
             },
         )
-        return result.modified_count == 1
+        if result.modified_count != 1:
+            return False
+        await self._remember(turn_id)
+        return True
+
+    async def _remember(self, turn_id: str) -> None:
+        """Append a completed turn to its conversation's bounded history record (see ConversationStore).
+
+        After the turn's own write, so the answer and its events never wait on it; a failure here costs the
+        next prompts this turn's context, not the answer, and is logged. The update is guarded by a version
+        (a compare-and-set on MongoDB). FerretDB applies conditional updates without isolation, so two turns
+        of ONE conversation completing at the same instant may keep only one of the two entries there: the
+        prompt then misses that turn, nothing else does (the turns remain the record of what was said).
+        """
+        try:
+            turn = await self._turns.find_one(
+                {"_id": turn_id}, projection={"conversation_id": 1, "text": 1, "answer": 1}
+            )
+            if turn is None:
+                return
+            entry = {"turn_id": turn_id, "user_text": turn["text"], "answer": turn.get("answer", "")}
+            conversations = self._db.conversations
+            for _ in range(3):
+                doc = await conversations.find_one(
+                    {"_id": turn["conversation_id"]}, projection={"recent_turns": 1, "history_version": 1}
+                )
+                if doc is None:
+                    return
+                kept = [e for e in doc.get("recent_turns") or [] if e.get("turn_id") != turn_id]
+                version = doc.get("history_version")
+                guard: Document = {"_id": doc["_id"]}
+                guard["history_version"] = version if version is not None else {"$exists": False}
+                result = await conversations.update_one(
+                    guard,
+                    {
+                        "$set": {
+                            "recent_turns": [*kept, entry][-HISTORY_KEEP:],
+                            "history_version": (version or 0) + 1,
+                        }
+                    },
+                )
+                if result.modified_count == 1:
+                    return
+            log.warning(
+                "history record of conversation %s not updated: it kept changing", turn["conversation_id"]
+            )
+        except ConnectionFailure as exc:
+            log.warning(
+                "history record not updated for turn %s: MongoDB unavailable (%s)",
+                turn_id,
+                type(exc).__name__,
+            )
 
     @unavailable_as_store_error
     async def release_turn(self, turn_id: str, *, attempt: int | None = None) -> None:
@@ -368,7 +452,11 @@ class TurnStore:
 
     @unavailable_as_store_error
     async def recent_turns(self, conversation_id: str, n: int) -> list[tuple[str, str]]:
-        """The last `n` completed turns as (user text, answer), oldest first: the history a prompt needs."""
+        """The last `n` completed turns as (user text, answer), oldest first, from the turns themselves.
+
+        Reads every turn of the conversation on FerretDB (no sort pushdown): the turn path uses
+        `ConversationStore.history` instead; this stays for conversations without that record.
+        """
         if n <= 0:
             return []
         cursor = self._turns.find(

@@ -10,7 +10,7 @@ from assist.v1 import common_pb2, events_pb2, nlg_pb2
 
 from mesh.storage.feedback import FeedbackStore
 from mesh.storage.mongo import Database, NotFoundError
-from mesh.storage.turns import BeginKind, ConversationStore, TurnStore
+from mesh.storage.turns import HISTORY_KEEP, BeginKind, ConversationStore, TurnStore
 
 pytestmark = pytest.mark.stack
 
@@ -179,3 +179,39 @@ async def test_recent_turns_are_the_last_completed_pairs_oldest_first(db: Databa
     assert await turns.recent_turns("c1", 2) == [("q2", "a2"), ("q3", "a3")]
     assert await turns.recent_turns("c1", 0) == []
     assert await turns.recent_turns("other", 5) == []
+
+
+async def test_history_record_keeps_the_last_turns_in_order_and_checks_the_owner(db: Database) -> None:
+    conversations, turns = ConversationStore(db), TurnStore(db)
+    conversation = await conversations.create_conversation("u1", PAGE)
+    cid = conversation.conversation_id
+    assert await conversations.history("u1", cid, 6) == []
+    for i in range(HISTORY_KEEP + 5):
+        begun = await turns.begin_turn(cid, "u1", f"m-{i}", f"question {i}", PAGE, lease_seconds=30)
+        assert await _complete(turns, begun.turn.turn_id, answer=f"answer {i}")
+    expected = [(f"question {i}", f"answer {i}") for i in range(HISTORY_KEEP + 5)]
+    assert await conversations.history("u1", cid, 6) == expected[-6:]
+    assert await conversations.history("u1", cid, 100) == expected[-HISTORY_KEEP:]
+    assert await conversations.history("u1", cid, 6) == await turns.recent_turns(cid, 6)
+    assert await conversations.history("u2", cid, 6) is None
+    stored = await db.conversations.find_one({"_id": cid})
+    assert stored is not None and len(stored["recent_turns"]) == HISTORY_KEEP
+
+
+async def test_a_turn_completed_twice_is_remembered_once(db: Database) -> None:
+    conversations, turns = ConversationStore(db), TurnStore(db)
+    cid = (await conversations.create_conversation("u1", PAGE)).conversation_id
+    begun = await turns.begin_turn(cid, "u1", "m-1", "what is due?", PAGE, lease_seconds=30)
+    assert await _complete(turns, begun.turn.turn_id)
+    assert not await _complete(turns, begun.turn.turn_id, answer="a second answer")
+    assert await conversations.history("u1", cid, 6) == [("what is due?", "the answer")]
+
+
+async def test_history_of_a_conversation_stored_before_the_record_falls_back_to_its_turns(db: Database) -> None:
+    conversations, turns = ConversationStore(db), TurnStore(db)
+    cid = (await conversations.create_conversation("u1", PAGE)).conversation_id
+    begun = await turns.begin_turn(cid, "u1", "m-1", "what is due?", PAGE, lease_seconds=30)
+    await db.conversations.update_one({"_id": cid}, {"$unset": {"recent_turns": "", "history_version": ""}})
+    assert await _complete(turns, begun.turn.turn_id)  # writes the record again, from this turn on
+    await db.conversations.update_one({"_id": cid}, {"$unset": {"recent_turns": "", "history_version": ""}})
+    assert await conversations.history("u1", cid, 6) == [("what is due?", "the answer")]
