@@ -9,6 +9,7 @@ from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 
 from coordinator.agent_clients import AgentAddresses, connect_agents
 from coordinator.service import CoordinatorServicer
+from mesh.admission import TurnAdmission
 from mesh.config import MongoSettings
 from mesh.grpc_server import Registrar
 from mesh.process import AgentSettings, run_agent
@@ -25,6 +26,8 @@ class CoordinatorSettings(AgentSettings, MongoSettings):
     context_addr: str = "127.0.0.1:50064"
     tasks_addr: str = "127.0.0.1:50065"
     feedback_addr: str = "127.0.0.1:50066"
+    # Turns this replica runs at once before refusing new ones with UNAVAILABLE (mesh/admission.py); 0: no cap.
+    coordinator_max_turns_in_flight: int = 48
 
 
 def main() -> None:
@@ -43,7 +46,12 @@ def main() -> None:
                     feedback=settings.feedback_addr,
                 )
             )
-            servicer = CoordinatorServicer(agents, ConversationStore(db), TurnStore(db))
+            servicer = CoordinatorServicer(
+                agents,
+                ConversationStore(db),
+                TurnStore(db),
+                admission=TurnAdmission("coordinator", settings.coordinator_max_turns_in_flight),
+            )
             try:
                 yield (
                     lambda server: coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(

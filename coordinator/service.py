@@ -15,6 +15,7 @@ from coordinator import validation
 from coordinator.agent_clients import AgentClients
 from coordinator.pipeline import TurnPipeline
 from coordinator.turn_deadline import turn_deadline
+from mesh.admission import RETRY_AFTER_METADATA_KEY, Overloaded, TurnAdmission
 from mesh.identity import caller_user_id
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.turns import ConversationStore, TurnStore
@@ -25,8 +26,17 @@ _END = object()
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
-    def __init__(self, agents: AgentClients, conversations: ConversationStore, turns: TurnStore) -> None:
+    def __init__(
+        self,
+        agents: AgentClients,
+        conversations: ConversationStore,
+        turns: TurnStore,
+        *,
+        admission: TurnAdmission | None = None,
+    ) -> None:
         self._agents = agents
+        # Counts turns until they end, not until their caller leaves: a turn keeps running without it.
+        self._admission = admission or TurnAdmission("coordinator", 0)
         self._conversations = conversations
         self._turns = turns
         self._pipeline = TurnPipeline(agents, turns)
@@ -54,11 +64,21 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         user_id = caller_user_id(context)
         validation.check_converse(request)
-        await self._require_conversation(user_id, request.conversation_id)
+        try:
+            self._admission.enter()  # before any store read or agent call: a refusal must cost nothing
+        except Overloaded as exc:
+            context.set_trailing_metadata(((RETRY_AFTER_METADATA_KEY, str(exc.retry_after_s)),))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        try:
+            await self._require_conversation(user_id, request.conversation_id)
+        except BaseException:
+            self._admission.leave()
+            raise
         queue: asyncio.Queue[object] = asyncio.Queue()
         task = asyncio.create_task(self._run_turn(user_id, request, context.time_remaining(), queue))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        task.add_done_callback(lambda _: self._admission.leave())
         while True:
             item = await queue.get()
             if item is _END:

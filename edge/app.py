@@ -28,6 +28,7 @@ from edge.transcoder import (
     build_request,
     read_json_body,
 )
+from mesh.admission import TurnAdmission
 from mesh.auth import AuthError, TokenVerifier
 from mesh.storage.redis_store import RateLimiter, make_redis
 
@@ -80,7 +81,10 @@ class EdgeState:
         self.channel = channel
         self.verifier = verifier
         self.transcoder = Transcoder(
-            channel, unary_timeout_s=settings.unary_timeout_s, turn_timeout_s=settings.turn_timeout_s
+            channel,
+            unary_timeout_s=settings.unary_timeout_s,
+            turn_timeout_s=settings.turn_timeout_s,
+            admission=TurnAdmission("edge", settings.edge_max_turns_in_flight),
         )
         self.health = health_pb2_grpc.HealthStub(channel)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import grpc
 from starlette.responses import JSONResponse
 
+from mesh.admission import RETRY_AFTER_METADATA_KEY
+
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.FAILED_PRECONDITION: 400,
@@ -49,7 +51,17 @@ def grpc_error_response(exc: grpc.aio.AioRpcError) -> JSONResponse:
     )
     if code == grpc.StatusCode.UNAVAILABLE and status == 503:
         message = exc.details() or "the assistant is temporarily unavailable; try again shortly"
-    return error_response(status, code.name, message, retryable=code in RETRYABLE)
+    return error_response(
+        status, code.name, message, retryable=code in RETRYABLE, retry_after_s=_retry_after_s(exc)
+    )
+
+
+def _retry_after_s(exc: grpc.aio.AioRpcError) -> int:
+    """The server's own advice (admission control's `retry-after` trailer), else the default."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == RETRY_AFTER_METADATA_KEY and str(value).isdigit():
+            return max(1, int(value))
+    return RETRY_AFTER_S
 
 
 def turn_error_fields(exc: grpc.aio.AioRpcError) -> dict[str, object]:

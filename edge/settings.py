@@ -33,3 +33,6 @@ class EdgeSettings(CommonSettings, RedisSettings):
     # so every edge replica shares it. With Redis down the edge lets messages through.
     turn_rate_burst: int = 20
     turn_rate_per_s: float = 0.5
+    # Turns (open answer streams) this edge process carries at once; beyond it a new message gets 503 with
+    # Retry-After before anything is called (mesh/admission.py). 0: no cap.
+    edge_max_turns_in_flight: int = 64

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from edge.errors import error_response, grpc_error_response, turn_error_fields
 from edge.routes import HttpRoute
+from mesh.admission import Overloaded, TurnAdmission
 from mesh.auth import USER_ID_METADATA_KEY
 
 log = logging.getLogger(__name__)
@@ -94,15 +95,33 @@ def to_json(msg: message.Message) -> dict[str, Any]:
 class Transcoder:
     """Calls the coordinator for one route on behalf of a verified user."""
 
-    def __init__(self, channel: grpc.aio.Channel, *, unary_timeout_s: float, turn_timeout_s: float) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        unary_timeout_s: float,
+        turn_timeout_s: float,
+        admission: TurnAdmission | None = None,
+    ) -> None:
         self._channel = channel
         self._unary_timeout = unary_timeout_s
         self._turn_timeout = turn_timeout_s
+        self._admission = admission or TurnAdmission("edge", 0)
 
     async def call(self, route: HttpRoute, request_msg: message.Message, user_id: str) -> Response:
         metadata = ((USER_ID_METADATA_KEY, user_id),)
         if route.server_streaming:
-            return await self._stream(route, request_msg, metadata)
+            try:
+                self._admission.enter()
+            except Overloaded as exc:
+                return error_response(
+                    503, "UNAVAILABLE", str(exc), retryable=True, retry_after_s=exc.retry_after_s
+                )
+            try:
+                return await self._stream(route, request_msg, metadata)
+            except BaseException:
+                self._admission.leave()
+                raise
         method = self._channel.unary_unary(
             route.grpc_path,
             request_serializer=route.request_type.SerializeToString,
@@ -128,8 +147,10 @@ class Transcoder:
         try:
             first = await events.__anext__()
         except StopAsyncIteration:
+            self._admission.leave()
             return error_response(502, "INTERNAL", "the coordinator closed the stream without an answer")
         except grpc.aio.AioRpcError as exc:
+            self._admission.leave()
             return grpc_error_response(exc)
 
         async def sse() -> AsyncIterator[bytes]:
@@ -141,6 +162,7 @@ class Transcoder:
                 yield _sse_frame("error", turn_error_fields(exc))
             finally:
                 call.cancel()
+                self._admission.leave()
 
         return StreamingResponse(
             sse(),
