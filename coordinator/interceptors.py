@@ -7,6 +7,7 @@ breaker (one verdict per logical call) -> retry (attempts) -> deadline (each att
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection
 from typing import Any
@@ -16,6 +17,9 @@ from grpc.aio import ClientCallDetails
 
 from coordinator.circuit_breaker import CircuitBreaker
 from coordinator.turn_deadline import remaining
+from mesh.failure_cause import failed_on_store
+
+log = logging.getLogger(__name__)
 
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
 FAILURE_CODES = frozenset(
@@ -133,10 +137,17 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
 
     async def _record_code(self, call: grpc.aio.Call) -> None:
         code = await call.code()
-        if code in FAILURE_CODES:
-            self.breaker.record_failure()
-        else:
+        if code not in FAILURE_CODES:
             self.breaker.record_success()
+        elif failed_on_store(await call.trailing_metadata()):
+            # The agent answered: its store did not. Not a verdict on the agent (mesh/failure_cause.py).
+            log.warning(
+                "%s agent: its store is unavailable (%s); not counted by the agent's circuit breaker",
+                self.breaker.name,
+                await call.details(),
+            )
+        else:
+            self.breaker.record_failure()
 
     def _check(self) -> None:
         if not self.breaker.allow():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -10,12 +11,15 @@ from assist.v1 import context_pb2, context_pb2_grpc, nlg_pb2
 from grpc_interceptor.exceptions import NotFound, Unavailable
 
 from mesh.config import MongoSettings, RedisSettings
+from mesh.failure_cause import store_cause_trailer
 from mesh.grpc_server import Registrar
 from mesh.process import AgentSettings
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.redis_store import SessionStore
 from mesh.storage.turns import ConversationStore, TurnStore
 from mesh.stores import open_mongo, open_redis
+
+log = logging.getLogger(__name__)
 
 MAX_TURNS = 20
 DEFAULT_TURNS = 6
@@ -42,6 +46,8 @@ class ContextServicer(context_pb2_grpc.ContextServiceServicer):
             # One read: the ownership check and the bounded history record come from the same document.
             pairs = await self._conversations.history(request.user_id, request.conversation_id, n)
         except StoreUnavailable as exc:
+            log.warning("GetContext: the conversation store is unavailable: %s", exc)
+            context.set_trailing_metadata(store_cause_trailer())
             raise Unavailable("history cannot be read right now") from exc
         if pairs is None:
             raise NotFound(f"no conversation {request.conversation_id}")
