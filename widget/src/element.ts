@@ -282,10 +282,10 @@ export class AssistChat extends HTMLElement {
 
   private renderHistoryMessage(m: HistoryMessage): void {
     if (m.role === "ROLE_USER") {
-      this.log.append(this.userBubble(m.text));
+      this.log.append(this.userBubble(m.text ?? ""));
     } else if (m.role === "ROLE_ASSISTANT") {
       const bubble = this.botBubble();
-      this.finishBotBubble(bubble, m.messageId, m.text, m.degradedComponents ?? [], m.feedbackRating);
+      this.finishBotBubble(bubble, m.messageId ?? "", m.text ?? "", m.degradedComponents ?? [], m.feedbackRating);
       this.answered = true;
     }
   }
@@ -368,7 +368,7 @@ export class AssistChat extends HTMLElement {
         },
       );
       bubble ??= this.botBubble();
-      this.finishBotBubble(bubble, done.messageId, done.text || answer, done.degradedComponents ?? []);
+      this.finishBotBubble(bubble, done.messageId ?? "", done.text || answer, done.degradedComponents ?? []);
       this.answered = true;
       this.emit("answer", { messageId: done.messageId, text: done.text });
     } catch (err) {
