@@ -8,42 +8,36 @@
  */
 
 import { AuthRequiredError, type TokenSource } from "./auth";
+import type { FeedbackRating, Message, PageContext } from "./gen/assist/v1/common";
+import type {
+  ConverseRequest,
+  CreateConversationRequest,
+  CreateConversationResponse,
+  ListMessagesResponse,
+  SubmitFeedbackRequest,
+  SubmitSatisfactionRequest,
+  TextDelta,
+  TurnAccepted,
+  TurnDone,
+  TurnError,
+} from "./gen/assist/v1/coordinator";
 import { SseParser } from "./sse";
 
-export type Rating = "FEEDBACK_RATING_UP" | "FEEDBACK_RATING_DOWN";
+// The bodies are the generated contract types (src/gen/, `npm run gen`): every field is optional there
+// because the edge leaves out fields that hold their default value.
+export type { Message as HistoryMessage, PageContext } from "./gen/assist/v1/common";
+export type { TurnAccepted, TurnDone } from "./gen/assist/v1/coordinator";
 
-export interface PageContext {
-  taskId?: string;
-  pageUrl?: string;
-}
-
-export interface HistoryMessage {
-  messageId: string;
-  role: "ROLE_USER" | "ROLE_ASSISTANT" | string;
-  text: string;
-  clientMessageId?: string;
-  degradedComponents?: string[];
-  feedbackRating?: Rating | "FEEDBACK_RATING_UNSPECIFIED";
-}
-
-export interface TurnDone {
-  messageId: string;
-  text: string;
-  degradedComponents?: string[];
-  writer?: string;
-}
+/** The two ratings a person can give; the contract's UNSPECIFIED is refused by the edge. */
+export type Rating = Exclude<FeedbackRating, "FEEDBACK_RATING_UNSPECIFIED">;
 
 export interface TurnHandlers {
-  onAccepted?(data: { userMessageId?: string; replayed?: boolean }): void;
+  onAccepted?(data: TurnAccepted): void;
   onDelta(text: string): void;
 }
 
-export interface TurnRequest {
-  clientMessageId: string;
-  text: string;
-  pageContext: PageContext;
-  languageHint: string;
-}
+/** One turn as the widget sends it: the conversation id travels in the URL, not the body. */
+export type TurnRequest = Required<Pick<ConverseRequest, "clientMessageId" | "text" | "pageContext" | "languageHint">>;
 
 export class ApiError extends Error {
   constructor(
@@ -65,7 +59,8 @@ async function errorFrom(res: Response): Promise<ApiError> {
   let message = `HTTP ${res.status}`;
   let retryable = res.status >= 500 || res.status === 429;
   try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string; retryable?: boolean } };
+    // The edge's error body carries the same fields as the contract's TurnError (edge/errors.py).
+    const body = (await res.json()) as { error?: TurnError };
     if (body.error) {
       code = body.error.code ?? code;
       message = body.error.message ?? message;
@@ -121,16 +116,15 @@ export class EdgeApi {
   }
 
   async createConversation(pageContext: PageContext): Promise<string> {
-    const out = await this.json<{ conversation?: { conversationId?: string } }>("POST", "/v1/conversations", {
-      pageContext,
-    });
+    const body: CreateConversationRequest = { pageContext };
+    const out = await this.json<CreateConversationResponse>("POST", "/v1/conversations", body);
     const id = out.conversation?.conversationId;
     if (!id) throw new ApiError("UNKNOWN", "no conversation id", true);
     return id;
   }
 
-  async listMessages(conversationId: string): Promise<HistoryMessage[]> {
-    const out = await this.json<{ messages?: HistoryMessage[] }>(
+  async listMessages(conversationId: string): Promise<Message[]> {
+    const out = await this.json<ListMessagesResponse>(
       "GET",
       `/v1/conversations/${encodeURIComponent(conversationId)}/messages`,
     );
@@ -138,14 +132,13 @@ export class EdgeApi {
   }
 
   async submitFeedback(messageId: string, rating: Rating, comment: string): Promise<void> {
-    await this.json("POST", `/v1/messages/${encodeURIComponent(messageId)}/feedback`, { rating, comment });
+    const body: Omit<SubmitFeedbackRequest, "messageId"> = { rating, comment };
+    await this.json("POST", `/v1/messages/${encodeURIComponent(messageId)}/feedback`, body);
   }
 
   async submitSatisfaction(conversationId: string, score: number, comment: string): Promise<void> {
-    await this.json("POST", `/v1/conversations/${encodeURIComponent(conversationId)}/satisfaction`, {
-      score,
-      comment,
-    });
+    const body: Omit<SubmitSatisfactionRequest, "conversationId"> = { score, comment };
+    await this.json("POST", `/v1/conversations/${encodeURIComponent(conversationId)}/satisfaction`, body);
   }
 
   /**
@@ -186,25 +179,25 @@ export class EdgeApi {
         touch();
         const text = chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
         for (const event of parser.push(text)) {
-          const data = JSON.parse(event.data) as Record<string, unknown>;
+          // Each event's data is the JSON of the ConverseResponse oneof member it is named after.
+          const data: unknown = JSON.parse(event.data);
           switch (event.event) {
             case "accepted":
               accepted = true;
-              handlers.onAccepted?.(data);
+              handlers.onAccepted?.(data as TurnAccepted);
               break;
-            case "delta":
-              if (typeof data.text === "string") handlers.onDelta(data.text);
+            case "delta": {
+              const { text } = data as TextDelta;
+              if (typeof text === "string") handlers.onDelta(text);
               break;
+            }
             case "done":
               void reader.cancel().catch(() => undefined);
-              return data as unknown as TurnDone;
-            case "error":
-              throw new ApiError(
-                String(data.code ?? "UNKNOWN"),
-                String(data.message ?? ""),
-                data.retryable === true,
-                accepted,
-              );
+              return data as TurnDone;
+            case "error": {
+              const error = data as TurnError;
+              throw new ApiError(error.code ?? "UNKNOWN", error.message ?? "", error.retryable === true, accepted);
+            }
             default:
             // `intent` and any event a newer edge adds are not shown.
           }

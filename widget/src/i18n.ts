@@ -3,6 +3,8 @@
  * translator edits one file and a missing key is a type error.
  */
 
+import type { Language } from "./gen/assist/v1/common";
+
 export type Locale = "pt-BR" | "en";
 
 const en = {
@@ -124,7 +126,7 @@ export function strings(locale: Locale): Strings {
 }
 
 /** The API's language hint for a locale. */
-export function languageHint(locale: Locale): "LANGUAGE_PT_BR" | "LANGUAGE_EN" {
+export function languageHint(locale: Locale): Language {
   return locale === "pt-BR" ? "LANGUAGE_PT_BR" : "LANGUAGE_EN";
 }
 
