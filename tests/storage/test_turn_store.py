@@ -207,7 +207,9 @@ async def test_a_turn_completed_twice_is_remembered_once(db: Database) -> None:
     assert await conversations.history("u1", cid, 6) == [("what is due?", "the answer")]
 
 
-async def test_history_of_a_conversation_stored_before_the_record_falls_back_to_its_turns(db: Database) -> None:
+async def test_history_of_a_conversation_stored_before_the_record_falls_back_to_its_turns(
+    db: Database,
+) -> None:
     conversations, turns = ConversationStore(db), TurnStore(db)
     cid = (await conversations.create_conversation("u1", PAGE)).conversation_id
     begun = await turns.begin_turn(cid, "u1", "m-1", "what is due?", PAGE, lease_seconds=30)
