@@ -13,6 +13,7 @@ from assist.v1 import nlu_pb2, nlu_pb2_grpc
 from coordinator.circuit_breaker import BreakerState, CircuitBreaker
 from coordinator.interceptors import CircuitBreakerInterceptor, DeadlineInterceptor, RetryInterceptor
 from coordinator.turn_deadline import turn_deadline
+from mesh.failure_cause import store_cause_trailer
 from mesh.grpc_server import create_server
 
 UNDERSTAND = "/assist.v1.NluService/Understand"
@@ -24,12 +25,16 @@ class ScriptedNlu(nlu_pb2_grpc.NluServiceServicer):
     def __init__(self, failures: int = 0, delay_s: float = 0.0) -> None:
         self.failures = failures
         self.delay_s = delay_s
+        self.store_down = False  # fail as an agent whose store is unavailable (mesh/failure_cause.py)
         self.calls = 0
         self.deadlines: list[float | None] = []
 
     async def Understand(self, request, context):  # type: ignore[no-untyped-def] # noqa: N802
         self.calls += 1
         self.deadlines.append(context.time_remaining())
+        if self.store_down:
+            context.set_trailing_metadata(store_cause_trailer())
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "history cannot be read right now")
         if self.calls <= self.failures:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
         await asyncio.sleep(self.delay_s)
@@ -144,3 +149,25 @@ async def test_breaker_opens_after_failures_and_fails_fast_then_recovers(
         await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
         await asyncio.sleep(0.05)
         assert breaker.state is BreakerState.CLOSED  # type: ignore[comparison-overlap]
+
+
+async def test_store_failures_of_an_agent_do_not_open_its_breaker(scripted: tuple[ScriptedNlu, int]) -> None:
+    servicer, port = scripted
+    servicer.store_down = True
+    breaker = CircuitBreaker("context", failure_threshold=3, reset_after_s=30)
+    channel, stub = _stub(port, CircuitBreakerInterceptor(breaker), DeadlineInterceptor(2.0))
+    async with channel:
+        for _ in range(6):
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+            assert failed.value.code() is grpc.StatusCode.UNAVAILABLE
+        await asyncio.sleep(0.05)  # outcomes are recorded by done-callbacks
+        assert breaker.state is BreakerState.CLOSED
+        assert servicer.calls == 6, "every call reached the agent"
+        servicer.store_down = False
+        servicer.failures = servicer.calls + 3  # now the agent itself fails: that opens the breaker
+        for _ in range(3):
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.Understand(nlu_pb2.UnderstandRequest(text="hi"))
+        await asyncio.sleep(0.05)
+        assert breaker.state is BreakerState.OPEN  # type: ignore[comparison-overlap]
