@@ -17,6 +17,7 @@ import grpc
 from assist.v1 import nlg_pb2, nlg_pb2_grpc
 
 from agents.nlg.cache import NAMESPACE, AnswerCache, CachedAnswer, cache_key
+from agents.nlg.coalesce import coalesce_deltas
 from agents.nlg.gemini_writer import GeminiWriter
 from agents.nlg.local_writer import LocalWriter
 from agents.nlg.prompts import load_prompts
@@ -128,7 +129,7 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
         self, request: nlg_pb2.StreamGenerateRequest, context: grpc.aio.ServicerContext
     ) -> Stream:
         try:
-            async for message in self._answer(request.input, self._deadline(context)):
+            async for message in coalesce_deltas(self._answer(request.input, self._deadline(context))):
                 yield message
         except StreamInterrupted as exc:
             # Text has reached the caller: it cannot be taken back or restarted, so the call fails and the

@@ -73,7 +73,9 @@ def test_gemini_answer_streams_through_the_edge_chunk_by_chunk(
     gemini_mesh: MeshUnderTest, fake: FakeGemini
 ) -> None:
     fake.script(
-        answer("The pricing page ", "sign-off is ", "two days late.", between_delay_s=0.05), model=PRIMARY
+        # Chunks slower than the NLG agent's coalescing window (40 ms) travel one by one.
+        answer("The pricing page ", "sign-off is ", "two days late.", between_delay_s=0.2),
+        model=PRIMARY,
     )
     turn = _ask(gemini_mesh, "carol", "What is late?")
     deltas = [data["text"] for kind, data in turn.events if kind == "delta"]

@@ -52,7 +52,9 @@ def test_turn_streams_a_grounded_answer_in_the_users_language(
     assert turn.status == 200
     kinds = turn.kinds()
     assert kinds[0] == "accepted" and kinds[1] == "intent" and kinds[-1] == "done"
-    assert kinds.count("delta") >= 2, "the answer should arrive in several pieces"
+    # The local writer answers at once, so its words arrive coalesced (agents/nlg/coalesce.py); a slow
+    # writer's text arrives in pieces (tests/agents/test_delta_coalescing.py, the Gemini e2e tests).
+    assert kinds.count("delta") >= 1, "the answer arrives as text deltas before done"
     assert turn.first("intent")["intent"] == "INTENT_TASKS_OVERDUE"
     assert turn.first("intent")["language"] == language
     done = turn.first("done")
