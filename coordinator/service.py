@@ -103,7 +103,12 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                 async for event in self._pipeline.run(user_id, request):
                     queue.put_nowait(event)
             except BaseException as exc:  # handed to the caller, which maps it to a status
-                if not isinstance(exc, StoreUnavailable):
+                if isinstance(exc, StoreUnavailable):  # logged and counted where it happened (mesh/storage)
+                    log.warning(
+                        "turn failed: the store is unavailable",
+                        extra={"conversation_id": request.conversation_id},
+                    )
+                elif not isinstance(exc, asyncio.CancelledError):
                     log.exception("turn failed", extra={"conversation_id": request.conversation_id})
                 queue.put_nowait(exc)
                 if isinstance(exc, asyncio.CancelledError):

@@ -17,6 +17,8 @@
 #        scripts/stack.sh kafka-topics ARGS...              TopicCommand against the broker
 #
 # Environment (all optional):
+#   STACK_PROFILE                dev (default) | test: the tests' own stack (<repo>/.local/test-stack,
+#                                ports offset by 200-695, drawn from the clone's path)
 #   STACK_HOME                   data root (default <repo>/.local): data/, logs/, run/
 #   STACK_CACHE                  what installs build (default <repo>/.local): bin/, kafka/libs, go/
 #   STACK_PORT_OFFSET            added to every default port below (default 0): `./dev test` runs its
@@ -45,6 +47,17 @@ KAFKA_VERSION="4.1.1"
 FERRETDB_VERSION="v1.24.2"
 FERRETDB_MODULE="github.com/FerretDB/FerretDB"
 
+# STACK_PROFILE=test (what the test suite sets): a stack of the tests' own, with its own data and ports,
+# so that tests which stop and restart servers never touch the one `./dev up` runs, and two clones on one
+# machine do not collide (the offset is drawn from the clone's path: 200 to 695 in steps of 5).
+case "${STACK_PROFILE:-dev}" in
+  dev) ;;
+  test)
+    STACK_HOME="${STACK_HOME:-$REPO_ROOT/.local/test-stack}"
+    STACK_PORT_OFFSET="${STACK_PORT_OFFSET:-$(( 200 + 5 * ($(printf '%s' "$REPO_ROOT" | cksum | cut -d' ' -f1) % 100) ))}"
+    ;;
+  *) printf '[stack] ERROR: STACK_PROFILE must be dev or test, not %s\n' "$STACK_PROFILE" >&2; exit 1 ;;
+esac
 STACK_HOME="${STACK_HOME:-$REPO_ROOT/.local}"
 mkdir -p "$STACK_HOME"
 STACK_HOME="$(cd "$STACK_HOME" && pwd)"

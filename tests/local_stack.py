@@ -12,6 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = ROOT / "scripts" / "stack.sh"
+# The suite runs on a stack of its own (own data, own ports), never on the one `./dev up` started: some
+# tests stop and restart servers. `./dev test` sets the same; exporting STACK_PROFILE=dev overrides it.
+os.environ.setdefault("STACK_PROFILE", "test")
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from assist.v1 import events_pb2
+from prometheus_client import Counter
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
+
+log = logging.getLogger("assist.store")
+
+STORE_FAILURES = Counter(
+    "assist_store_failures_total",
+    "MongoDB calls that failed because the server could not be reached in time, by store operation.",
+    ["operation"],
+)
 
 Document = dict[str, Any]
 Database = AsyncDatabase[Document]
@@ -74,13 +84,20 @@ def unavailable_as_store_error(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awa
 
     pymongo's ServerSelectionTimeoutError, AutoReconnect, NetworkTimeout and WaitQueueTimeoutError all
     derive from ConnectionFailure, so catching that one class covers them.
+
+    Every such failure is also logged at warning with the operation's name and counted in
+    `assist_store_failures_total{operation}`: a slow or unreachable store is then visible as itself, not
+    only as the agent failures or degraded answers it causes downstream.
     """
+    operation = fn.__qualname__
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await fn(*args, **kwargs)
         except ConnectionFailure as exc:
+            STORE_FAILURES.labels(operation).inc()
+            log.warning("MongoDB %s failed: %s: %s", operation, type(exc).__name__, str(exc)[:300])
             raise StoreUnavailable(f"MongoDB unavailable: {type(exc).__name__}") from exc
 
     return wrapper

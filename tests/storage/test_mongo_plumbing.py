@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
 from datetime import timedelta
 
@@ -11,6 +13,7 @@ from assist.v1 import common_pb2
 
 from mesh.storage.mongo import (
     INDEXES,
+    STORE_FAILURES,
     Database,
     StoreUnavailable,
     connect,
@@ -106,3 +109,24 @@ async def test_store_calls_raise_store_unavailable_when_mongo_is_down_and_recove
     finally:
         await client.drop_database(database_name)
         await client.close()
+
+
+async def test_an_unreachable_store_is_logged_at_warning_with_the_operation_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = connect(f"mongodb://127.0.0.1:{port}/nobody", 300)
+    counter = STORE_FAILURES.labels("ConversationStore.get_conversation")
+    before = counter._value.get()
+    try:
+        with caplog.at_level(logging.WARNING, logger="assist.store"), pytest.raises(StoreUnavailable):
+            await ConversationStore(client["nobody"]).get_conversation("u1", "c1")
+    finally:
+        await client.close()
+    assert counter._value.get() == before + 1
+    assert any(
+        r.levelno == logging.WARNING and "ConversationStore.get_conversation" in r.getMessage()
+        for r in caplog.records
+    )
