@@ -2,6 +2,14 @@
 
 Every agent call may fail; each has a degraded result, and the final event names the degraded parts.
 The turn and its outbox events are stored in one single-document write when the answer is complete.
+
+Guard down fails OPEN (decided with the pipeline test harness, keeping the behaviour it found): a guard
+error or timeout lets the unscreened message through, marked degraded (COMPONENT_GUARD) so it is visible
+to the user, the stored turn and analytics. Why: the answer is grounded only in the user's own,
+authorised tasks and the writer's instructions still refuse injected ones, while failing closed would
+turn every guard outage into a full outage. The cost, accepted knowingly: while the guard is down,
+personal data it would have masked reaches NLU and the writer (Gemini) unmasked.
+Tested in tests/coordinator/test_turn_branches.py, with every other branch of the turn.
 """
 
 from __future__ import annotations

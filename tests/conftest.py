@@ -43,3 +43,18 @@ async def db(stack: Stack, database_name: str) -> AsyncIterator[Database]:
         await client.drop_database(database_name)
     finally:
         await client.close()
+
+
+# Fixtures that need local servers, with the marker a test using them gets. Applied from each test's
+# fixture closure (direct or through other fixtures), so `-m "not stack and not e2e"` (the fast lane,
+# `./dev test --fast`) leaves out every test that needs a server without anyone remembering to mark it.
+# `edge_url` reaches `mesh_up` through getfixturevalue, which a closure cannot see: it is listed itself.
+SERVER_FIXTURE_MARKS = {"stack": "stack", "mesh_up": "e2e", "edge_url": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, mark in SERVER_FIXTURE_MARKS.items():
+            if fixture in used:
+                item.add_marker(getattr(pytest.mark, mark))
