@@ -16,7 +16,12 @@ from assist.v1 import (
 )
 
 from coordinator.circuit_breaker import CircuitBreaker
-from coordinator.interceptors import CircuitBreakerInterceptor, DeadlineInterceptor, RetryInterceptor
+from coordinator.interceptors import (
+    CircuitBreakerInterceptor,
+    DeadlineInterceptor,
+    RetryInterceptor,
+    channel_interceptors,
+)
 
 # Unary agent RPCs that are safe to send twice (all of them read, or replace by id).
 IDEMPOTENT_METHODS = frozenset(
@@ -76,11 +81,11 @@ class AgentClients:
 
 
 def _channel(address: str, breaker: CircuitBreaker, cap_s: float) -> grpc.aio.Channel:
-    interceptors: list[grpc.aio.ClientInterceptor] = [
+    interceptors = channel_interceptors(
         CircuitBreakerInterceptor(breaker),
         RetryInterceptor(IDEMPOTENT_METHODS),
         DeadlineInterceptor(cap_s),
-    ]
+    )
     return grpc.aio.insecure_channel(
         address,
         interceptors=interceptors,

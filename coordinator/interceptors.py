@@ -174,3 +174,29 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
         call = await continuation(client_call_details, request)
         self._record(call)
         return call  # type: ignore[no-any-return]
+
+
+class _StreamSide(grpc.aio.UnaryStreamClientInterceptor):
+    """The streaming face of an interceptor that handles both call kinds.
+
+    grpc.aio files each channel interceptor under the FIRST call kind it implements (unary-unary before
+    unary-stream, `grpc/aio/_channel.py`), so an object implementing both never sees a streaming call.
+    """
+
+    def __init__(self, inner: grpc.aio.UnaryStreamClientInterceptor) -> None:
+        self._inner = inner
+
+    async def intercept_unary_stream(
+        self,
+        continuation: Callable[..., Awaitable[Any]],
+        client_call_details: ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        return await self._inner.intercept_unary_stream(continuation, client_call_details, request)
+
+
+def channel_interceptors(*interceptors: grpc.aio.ClientInterceptor) -> list[grpc.aio.ClientInterceptor]:
+    """The list for `insecure_channel(interceptors=...)`: each interceptor sees every call kind it handles."""
+    both = (grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor)
+    stream_sides = [_StreamSide(i) for i in interceptors if all(isinstance(i, kind) for kind in both)]
+    return [*interceptors, *stream_sides]

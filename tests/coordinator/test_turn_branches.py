@@ -362,14 +362,9 @@ async def test_a_message_resent_after_its_answer_replays_it_without_calling_agen
     assert len(fake_agents.guard.screen.calls) == 1
 
 
-# A bug the harness found: grpc.aio files each channel interceptor under the FIRST call kind it implements
-# (unary-unary before unary-stream), so the coordinator's DeadlineInterceptor and CircuitBreakerInterceptor,
-# which implement both, never see NLG's StreamGenerate: the stream gets no turn deadline, no call cap and no
-# breaker, and is started even after the turn's deadline. The fix (an interceptor's streaming face added to
-# the channel) is coordinator code, outside the harness's remit: strict, so these fail once it lands.
-STREAM_UNGUARDED = pytest.mark.xfail(
-    strict=True, reason="interceptors implementing both call kinds never see StreamGenerate (grpc.aio)"
-)
+# grpc.aio files each channel interceptor under the FIRST call kind it implements, so without
+# coordinator.interceptors.channel_interceptors NLG's StreamGenerate got no deadline, cap or breaker: the
+# deadline tests below found it.
 
 # The steps of a turn in order, with the components degraded when the turn's deadline passes during
 # each: the slow one, and every later one (their calls are never started).
@@ -405,7 +400,7 @@ def _slow(agents: FakeAgents, step: str, delay_s: float) -> None:
         agents.nlg.stream_generate.always(stream(chunk("late"), last_chunk(), delay_s=delay_s))
 
 
-@pytest.mark.parametrize("step", [pytest.param(step, marks=STREAM_UNGUARDED) for step in STEPS_AFTER])
+@pytest.mark.parametrize("step", list(STEPS_AFTER))
 async def test_the_turn_deadline_passing_at_a_step_starts_no_later_call_and_still_stores_the_turn(
     coordinator: InProcessCoordinator, fake_agents: FakeAgents, step: str
 ) -> None:
@@ -436,9 +431,7 @@ async def test_the_turn_deadline_passing_at_a_step_starts_no_later_call_and_stil
     assert stored.writer == nlg_pb2.WRITER_LOCAL
 
 
-@pytest.mark.parametrize(
-    "step", [pytest.param(s, marks=STREAM_UNGUARDED) if s == "nlg" else s for s in STEPS_AFTER]
-)
+@pytest.mark.parametrize("step", list(STEPS_AFTER))
 async def test_a_step_slower_than_its_call_cap_is_degraded_and_the_turn_goes_on(
     db: Database, fake_agents: FakeAgents, step: str
 ) -> None:
