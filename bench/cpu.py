@@ -43,13 +43,17 @@ def _read_stat(pid: int) -> _Stat | None:
     )
 
 
+def _pids() -> list[int]:
+    with os.scandir("/proc") as entries:
+        return [int(e.name) for e in entries if e.name.isdigit()]
+
+
 def _children(parent: int) -> list[int]:
     out = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            stat = _read_stat(int(entry.name))
-            if stat is not None and stat.ppid == parent:
-                out.append(int(entry.name))
+    for pid in _pids():
+        stat = _read_stat(pid)
+        if stat is not None and stat.ppid == parent:
+            out.append(pid)
     return out
 
 
@@ -123,13 +127,11 @@ def pid_listening_on(port: int) -> int | None:
     inodes = {f"socket:[{i}]" for i in _listening_inodes(port)}
     if not inodes:
         return None
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    for pid in _pids():
         try:
-            for fd in os.scandir(f"/proc/{entry.name}/fd"):
-                if os.readlink(fd.path) in inodes:
-                    return int(entry.name)
+            with os.scandir(f"/proc/{pid}/fd") as fds:
+                if any(os.readlink(fd.path) in inodes for fd in fds):
+                    return pid
         except OSError:
             continue
     return None
@@ -148,25 +150,40 @@ def _port(url: str, default: int) -> int:
     return parsed.port or default
 
 
+def _postgres_port_of(ferretdb_pid: int | None) -> int | None:
+    """The PostgreSQL port in FerretDB's `--postgresql-url`, or None when it runs on SQLite."""
+    if ferretdb_pid is None:
+        return None
+    try:
+        args = Path(f"/proc/{ferretdb_pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return None
+    for arg in args:
+        if arg.startswith("--postgresql-url="):
+            return _port(arg.split("=", 1)[1], 5432)
+    return None
+
+
 def stack_servers(env: Mapping[str, str], stack_home: Path) -> list[Watched]:
     """The database server (FerretDB, and PostgreSQL when FerretDB runs on it), Kafka and Redis, as running.
 
     Servers not found (PostgreSQL under FerretDB on SQLite, say) are left out.
     """
     run_dir = stack_home / "run"
-    ports = {
-        "ferretdb": _port(env.get("MONGO_URI", ""), 27017),
-        "postgres": int(env.get("STACK_POSTGRES_PORT", "15432")),
-        "kafka": _port(env.get("KAFKA_BOOTSTRAP", "").split(",")[0], 9092),
-        "redis": _port(env.get("REDIS_URL", ""), 6379),
+
+    def find(pid_file: str, port: int | None) -> int | None:
+        return _pid_from_file(run_dir, pid_file) or (pid_listening_on(port) if port else None)
+
+    ferretdb = find("mongo", _port(env.get("MONGO_URI", ""), 27017))
+    pids = {
+        "ferretdb": ferretdb,
+        "postgres": find("postgres", _postgres_port_of(ferretdb)),
+        "kafka": find("kafka", _port(env.get("KAFKA_BOOTSTRAP", "").split(",")[0], 9092)),
+        "redis": find("redis", _port(env.get("REDIS_URL", ""), 6379)),
     }
-    pid_files = {"ferretdb": "mongo", "postgres": "postgres", "kafka": "kafka", "redis": "redis"}
-    found: list[Watched] = []
-    for name, port in ports.items():
-        pid = _pid_from_file(run_dir, pid_files[name]) or pid_listening_on(port)
-        if pid is not None:
-            found.append(Watched(name, pid, with_children=name == "postgres"))
-    return found
+    return [
+        Watched(name, pid, with_children=name == "postgres") for name, pid in pids.items() if pid is not None
+    ]
 
 
 DATABASE_SERVER = ("ferretdb", "postgres")
