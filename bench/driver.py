@@ -54,6 +54,12 @@ class LoadResult:
     chats: int
     window_s: float
     outcomes: list[tuple[float, TurnOutcome]] = field(default_factory=list)
+    driver_cpu_s: float = 0.0  # this process's CPU over the window: the driver shares the machine
+
+    @property
+    def driver_percent(self) -> float:
+        """The load driver's CPU as % of one core: near 100 means it, not the system, set the pace."""
+        return self.driver_cpu_s * 100 / self.window_s
 
     @property
     def done_in_window(self) -> list[TurnOutcome]:

@@ -269,6 +269,7 @@ def run(args: argparse.Namespace) -> None:
         raise SystemExit(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
     servers = stack_servers(stack_env(), stack_home())
     print("stack servers watched: " + (", ".join(f"{w.name} (pid {w.pid})" for w in servers) or "none found"))
+    print("  (their CPU includes every other client of the same stack: run on a quiet machine to compare)")
     findings = Findings()
     if parts & {"skeleton", "concurrency"}:
         skeleton_and_load(args, parts, findings)

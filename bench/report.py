@@ -41,16 +41,16 @@ def cpu_table(
 def load_header() -> None:
     print(
         f"  {'system':<10} {'chats':>5} {'turns/s':>8} {'median ms':>10} {'p95 ms':>9} {'done':>6} "
-        f"{'failed':>7} {'refused 503':>12}  failures"
+        f"{'failed':>7} {'refused 503':>12} {'driver %':>9}  failures"
     )
 
 
 def load_line(system: str, result: LoadResult) -> None:
-    other = {k: v for k, v in result.failures.items()}
-    detail = ", ".join(f"{k}: {v}" for k, v in sorted(other.items())) or "-"
+    detail = ", ".join(f"{k}: {v}" for k, v in sorted(result.failures.items())) or "-"
     print(
         f"  {system:<10} {result.chats:>5} {result.turns_per_s:>8.1f} {median_ms(result.latencies):>10.1f} "
-        f"{p95_ms(result.latencies):>9.1f} {len(result.latencies):>6} {result.failed:>7} {result.refused:>12}  "
+        f"{p95_ms(result.latencies):>9.1f} {len(result.latencies):>6} {result.failed:>7} {result.refused:>12} "
+        f"{result.driver_percent:>9.0f}  "
         f"{detail}"
     )
 
