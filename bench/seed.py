@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from assist.v1 import common_pb2, events_pb2, nlg_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -21,7 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from demo.data import load_demo_data
 from demo.seed import demo_tasks, seed_demo_tasks
 from mesh.events.kafka import INTERACTIONS_TOPIC
-from mesh.storage.mongo import Database, connect, default_database, ensure_indexes
+from mesh.storage.mongo import Database, StoreUnavailable, connect, default_database, ensure_indexes
 from mesh.storage.tasks import TaskStore
 from mesh.storage.turns import ConversationStore, TurnStore
 
@@ -100,6 +101,20 @@ async def _seed_conversation(
         )
 
 
+async def _retrying(batch: Callable[[], Awaitable[object]], attempts: int = 6, wait_s: float = 15.0) -> None:
+    """Run a batch again when the server went away (a restart of the shared stack); its conversations are
+    then written twice in part, which only adds turns."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await batch()
+            return
+        except StoreUnavailable as exc:
+            if attempt == attempts:
+                raise
+            print(f"    store unavailable ({exc}); retrying the batch in {wait_s:.0f} s", flush=True)
+            await asyncio.sleep(wait_s)
+
+
 async def mark_outbox_published(db: Database) -> None:
     """Mark the seeded events sent, as the relay does once Kafka acknowledged them.
 
@@ -147,7 +162,7 @@ async def ensure_seeded(base_uri: str, turns: int, *, concurrency: int = 16, tim
         batch = 500  # conversations between progress markers: an interrupted seeding resumes from the last
         for first in range(done_conversations, len(lengths), batch):
             last = min(first + batch, len(lengths))
-            await asyncio.gather(*(one(i) for i in range(first, last)))
+            await _retrying(lambda: asyncio.gather(*(one(i) for i in range(first, last))))
             await db[MARKER].replace_one(
                 {"_id": "marker"},
                 {"_id": "marker", "turns": turns, "conversations_done": last, "complete": False},
