@@ -11,6 +11,7 @@ seeding resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 import uuid
@@ -159,10 +160,13 @@ async def ensure_seeded(base_uri: str, turns: int, *, concurrency: int = 16, tim
                     conversations, store, f"seed-user-{i % users:05d}", lengths[i], random.Random(i)
                 )
 
+        async def seed_range(lo: int, hi: int) -> None:
+            await asyncio.gather(*(one(i) for i in range(lo, hi)))
+
         batch = 500  # conversations between progress markers: an interrupted seeding resumes from the last
         for first in range(done_conversations, len(lengths), batch):
             last = min(first + batch, len(lengths))
-            await _retrying(lambda: asyncio.gather(*(one(i) for i in range(first, last))))
+            await _retrying(functools.partial(seed_range, first, last))
             await db[MARKER].replace_one(
                 {"_id": "marker"},
                 {"_id": "marker", "turns": turns, "conversations_done": last, "complete": False},
