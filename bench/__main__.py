@@ -1,12 +1,15 @@
 """`python -m bench [--turns N] [--only latency|cache]`: the mesh's cold start, turn latency through the
-edge with the local writer, and Gemini cache hits against misses. Figures are printed, never asserted."""
+edge with the local writer, and Gemini cache hits against misses. Figures are printed, never asserted.
+
+`python -m bench --load [--parts ...] [--sizes ...] [--window S]`: the load benchmark instead (bench/load.py):
+the raw skeleton beside the mesh, cost by stored turns, concurrent chats, idle CPU."""
 
 from __future__ import annotations
 
 import argparse
 import platform
 
-from bench import cache_latency, turn_latency
+from bench import cache_latency, load, turn_latency
 from bench.harness import running_mesh
 
 
@@ -20,8 +23,13 @@ def main() -> None:
         action="append",
         help="the fake Gemini's time to first token in seconds (repeatable; default: 0 and 0.4)",
     )
+    parser.add_argument("--load", action="store_true", help="run the load benchmark (bench/load.py)")
+    load.add_arguments(parser.add_argument_group("--load options"))
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
+    if args.load:
+        load.run(args)
+        return
     if args.only in (None, "latency"):
         # The local writer, whatever model key the shell has.
         with running_mesh({"GEMINI_API_KEY": ""}) as bench:

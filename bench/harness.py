@@ -1,4 +1,8 @@
-"""A mesh started for a benchmark: real processes on the local stack, a database of its own."""
+"""A mesh started for a benchmark: real processes on the local stack, a database of its own.
+
+The one module of bench/ that imports mesh.launcher: the rest take ROOT, free_port and the processes' pids
+from here, so moving the launcher means changing this file only.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from pathlib import Path
 
 from demo.seed import seed_demo_tasks
 from mesh.auth import TokenSigner, load_or_create_dev_keypair
-from mesh.launcher import ROOT, Mesh, plan_mesh
+from mesh.launcher import ROOT, Mesh, free_port, plan_mesh
+
+__all__ = ["ROOT", "BenchMesh", "free_port", "process_env", "running_mesh", "stack_env", "stack_home"]
 
 
 @dataclass
@@ -23,8 +29,31 @@ class BenchMesh:
     signer: TokenSigner
     cold_start_s: float
 
+    database: str = ""
+
     def auth(self, user_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.signer.sign(user_id)}"}
+
+    @property
+    def mongo_uri(self) -> str:
+        return self.mesh.env["MONGO_URI"]
+
+    def pids(self) -> dict[str, int]:
+        """Our processes by component name (agents, coordinator, relay, analytics, edge)."""
+        return {name: proc.pid for name, proc in self.mesh.processes.items()}
+
+
+def process_env() -> dict[str, str]:
+    """The environment a `python -m` process of this checkout needs (the generated code on the path)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def stack_home() -> Path:
+    """Where scripts/stack.sh keeps the servers' pid files: $STACK_HOME, else this checkout's .local."""
+    return Path(os.environ.get("STACK_HOME") or ROOT / ".local")
 
 
 def stack_env() -> dict[str, str]:
@@ -35,10 +64,15 @@ def stack_env() -> dict[str, str]:
 
 
 @contextmanager
-def running_mesh(extra_env: dict[str, str] | None = None) -> Iterator[BenchMesh]:
-    """Start every component and time the cold start (launch to every health check passing)."""
+def running_mesh(
+    extra_env: dict[str, str] | None = None, *, database: str | None = None
+) -> Iterator[BenchMesh]:
+    """Start every component and time the cold start (launch to every health check passing).
+
+    On a database of its own (a new one unless `database` names one to reuse, such as a seeded one).
+    """
     env = {**stack_env(), **(extra_env or {})}
-    database = f"bench_{uuid.uuid4().hex[:8]}"
+    database = database or f"bench_{uuid.uuid4().hex[:8]}"
     base = env["MONGO_URI"].rsplit("/", 1)[0]
     env["MONGO_URI"] = f"{base}/{database}"
     asyncio.run(seed_demo_tasks(env["MONGO_URI"]))
@@ -52,7 +86,7 @@ def running_mesh(extra_env: dict[str, str] | None = None) -> Iterator[BenchMesh]
     started = time.perf_counter()
     try:
         mesh.start()
-        yield BenchMesh(mesh, TokenSigner(private_pem), time.perf_counter() - started)
+        yield BenchMesh(mesh, TokenSigner(private_pem), time.perf_counter() - started, database)
     finally:
         mesh.stop()
 

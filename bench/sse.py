@@ -1,0 +1,102 @@
+"""One turn over HTTP as the widget sends it (POST, then read the Server-Sent Events), timed and classified.
+
+The same client drives the mesh's edge and the raw skeleton's, which serve the same two routes with the
+same event names, so the two are measured by identical code.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+REFUSED = "refused (503 + Retry-After)"
+
+
+@dataclass
+class TurnOutcome:
+    """What one turn ended in: `done`, or the reason it did not."""
+
+    seconds: float
+    status: int
+    kinds: list[str] = field(default_factory=list)
+    error_code: str = ""  # the SSE `error` event's or the JSON error body's code
+    retry_after_s: float | None = None
+    transport_error: str = ""
+
+    @property
+    def done(self) -> bool:
+        return bool(self.kinds) and self.kinds[-1] == "done"
+
+    @property
+    def deltas(self) -> int:
+        return self.kinds.count("delta")
+
+    @property
+    def failure(self) -> str:
+        """ "" for a done turn; else a short class of failure for the report."""
+        if self.done:
+            return ""
+        if self.transport_error:
+            return f"transport: {self.transport_error}"
+        if self.status == 503 and self.retry_after_s is not None:
+            return REFUSED
+        if self.status != 200:
+            return f"HTTP {self.status} {self.error_code}".rstrip()
+        if "error" in self.kinds:
+            return f"SSE error {self.error_code}".rstrip()
+        return "stream ended without done"
+
+
+def _events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    events: list[tuple[str, dict[str, Any]]] = []
+    kind, data = "message", list[str]()
+    for line in [*lines, ""]:
+        if line == "":
+            if data:
+                events.append((kind, json.loads("\n".join(data))))
+            kind, data = "message", []
+        elif line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+    return events
+
+
+async def send_turn(
+    client: httpx.AsyncClient, conversation_id: str, text: str, headers: dict[str, str]
+) -> TurnOutcome:
+    """Send one message and read its events to the end; never raises for a failed turn."""
+    body = {"clientMessageId": uuid.uuid4().hex, "text": text}
+    started = time.perf_counter()
+    try:
+        async with client.stream(
+            "POST", f"/v1/conversations/{conversation_id}/messages", json=body, headers=headers
+        ) as response:
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                events = _events([line async for line in response.aiter_lines()])
+                outcome = TurnOutcome(time.perf_counter() - started, response.status_code)
+                outcome.kinds = [k for k, _ in events]
+                outcome.error_code = next((str(d.get("code", "")) for k, d in events if k == "error"), "")
+                return outcome
+            raw = await response.aread()
+            outcome = TurnOutcome(time.perf_counter() - started, response.status_code)
+            retry_after = response.headers.get("retry-after")
+            outcome.retry_after_s = float(retry_after) if retry_after else None
+            try:
+                outcome.error_code = str(json.loads(raw)["error"]["code"])
+            except (ValueError, KeyError, TypeError):
+                outcome.error_code = ""
+            return outcome
+    except httpx.HTTPError as exc:
+        return TurnOutcome(time.perf_counter() - started, 0, transport_error=type(exc).__name__)
+
+
+async def create_conversation(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    response = await client.post("/v1/conversations", json={}, headers=headers)
+    response.raise_for_status()
+    return str(response.json()["conversation"]["conversationId"])
