@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,8 +84,8 @@ class LoadResult:
 
     @property
     def failed(self) -> int:
-        """Turns that ended in anything but `done`, refusals by admission control included."""
-        return sum(self.failures.values())
+        """Turns that ended in anything but `done` or a refusal by admission control (those are resent)."""
+        return sum(self.failures.values()) - self.refused
 
 
 async def _chat(
@@ -95,12 +96,15 @@ async def _chat(
     window_s: float,
     result: LoadResult,
 ) -> None:
+    message_id = uuid.uuid4().hex
     while time.perf_counter() - opened < window_s:
-        outcome = await send_turn(client, conversation_id, QUESTION, headers)
+        outcome = await send_turn(client, conversation_id, QUESTION, headers, client_message_id=message_id)
         result.outcomes.append((time.perf_counter() - opened, outcome))
-        if outcome.retry_after_s is not None:
+        if outcome.retry_after_s is not None:  # refused: wait as asked, then send the SAME message again
             left = window_s - (time.perf_counter() - opened)
             await asyncio.sleep(max(0.0, min(outcome.retry_after_s, left)))
+        else:
+            message_id = uuid.uuid4().hex
 
 
 async def run_chats(target: Target, chats: int, window_s: float, *, user_prefix: str) -> LoadResult:

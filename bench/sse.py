@@ -68,10 +68,18 @@ def _events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def send_turn(
-    client: httpx.AsyncClient, conversation_id: str, text: str, headers: dict[str, str]
+    client: httpx.AsyncClient,
+    conversation_id: str,
+    text: str,
+    headers: dict[str, str],
+    *,
+    client_message_id: str = "",
 ) -> TurnOutcome:
-    """Send one message and read its events to the end; never raises for a failed turn."""
-    body = {"clientMessageId": uuid.uuid4().hex, "text": text}
+    """Send one message and read its events to the end; never raises for a failed turn.
+
+    Pass the same `client_message_id` again to resend a message (after a refusal), as the widget does.
+    """
+    body = {"clientMessageId": client_message_id or uuid.uuid4().hex, "text": text}
     started = time.perf_counter()
     try:
         async with client.stream(

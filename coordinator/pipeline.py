@@ -209,6 +209,8 @@ class TurnPipeline:
                 **dict(info.parameters),
             },
             events=[(INTERACTIONS_TOPIC, state.request.conversation_id, envelope)],
+            conversation_id=state.request.conversation_id,
+            user_text=state.request.text,
         )
         if stored:
             yield _event(

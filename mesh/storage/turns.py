@@ -306,12 +306,16 @@ class TurnStore:
         generation: dict[str, str],
         events: list[tuple[str, str, events_pb2.EventEnvelope]],
         attempt: int | None = None,
+        conversation_id: str = "",
+        user_text: str = "",
     ) -> bool:
         """Store the answer and its outbox entries in ONE update of the turn document; True when stored.
 
         False when the turn is not pending any more (already completed, so a completed turn is never
         rewritten) or, when `attempt` is given, when another request took the turn over since. `events` are
-        (topic, key, envelope) triples; the relay publishes them after this returns.
+        (topic, key, envelope) triples; the relay publishes them after this returns. A caller that knows the
+        turn's `conversation_id` and `user_text` passes them, which spares re-reading the turn to append it
+        to the conversation's history record.
         """
         now = utcnow()
         condition: Document = {"_id": turn_id, "state": "pending"}
@@ -337,10 +341,10 @@ class TurnStore:
         )
         if result.modified_count != 1:
             return False
-        await self._remember(turn_id)
+        await self._remember(turn_id, answer, conversation_id, user_text)
         return True
 
-    async def _remember(self, turn_id: str) -> None:
+    async def _remember(self, turn_id: str, answer: str, conversation_id: str, user_text: str) -> None:
         """Append a completed turn to its conversation's bounded history record (see ConversationStore).
 
         After the turn's own write, so the answer and its events never wait on it; a failure here costs the
@@ -350,16 +354,18 @@ class TurnStore:
         prompt then misses that turn, nothing else does (the turns remain the record of what was said).
         """
         try:
-            turn = await self._turns.find_one(
-                {"_id": turn_id}, projection={"conversation_id": 1, "text": 1, "answer": 1}
-            )
-            if turn is None:
-                return
-            entry = {"turn_id": turn_id, "user_text": turn["text"], "answer": turn.get("answer", "")}
+            if not conversation_id:
+                turn = await self._turns.find_one(
+                    {"_id": turn_id}, projection={"conversation_id": 1, "text": 1}
+                )
+                if turn is None:
+                    return
+                conversation_id, user_text = turn["conversation_id"], turn["text"]
+            entry = {"turn_id": turn_id, "user_text": user_text, "answer": answer}
             conversations = self._db.conversations
             for _ in range(3):
                 doc = await conversations.find_one(
-                    {"_id": turn["conversation_id"]}, projection={"recent_turns": 1, "history_version": 1}
+                    {"_id": conversation_id}, projection={"recent_turns": 1, "history_version": 1}
                 )
                 if doc is None:
                     return
@@ -378,9 +384,7 @@ class TurnStore:
                 )
                 if result.modified_count == 1:
                     return
-            log.warning(
-                "history record of conversation %s not updated: it kept changing", turn["conversation_id"]
-            )
+            log.warning("history record of conversation %s not updated: it kept changing", conversation_id)
         except ConnectionFailure as exc:
             log.warning(
                 "history record not updated for turn %s: MongoDB unavailable (%s)",
