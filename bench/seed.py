@@ -19,11 +19,19 @@ from collections.abc import Awaitable, Callable
 
 from assist.v1 import common_pb2, events_pb2, nlg_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from pymongo.asynchronous.collection import AsyncCollection
 
 from demo.data import load_demo_data
 from demo.seed import demo_tasks, seed_demo_tasks
 from mesh.events.kafka import INTERACTIONS_TOPIC
-from mesh.storage.mongo import Database, StoreUnavailable, connect, default_database, ensure_indexes
+from mesh.storage.mongo import (
+    Database,
+    Document,
+    StoreUnavailable,
+    connect,
+    default_database,
+    ensure_indexes,
+)
 from mesh.storage.tasks import TaskStore
 from mesh.storage.turns import ConversationStore, TurnStore
 
@@ -75,7 +83,12 @@ def _interaction(conversation_id: str, turn_id: str, user_id: str) -> events_pb2
 
 
 async def _seed_conversation(
-    conversations: ConversationStore, turns: TurnStore, user_id: str, length: int, rng: random.Random
+    db: Database,
+    conversations: ConversationStore,
+    turns: TurnStore,
+    user_id: str,
+    length: int,
+    rng: random.Random,
 ) -> None:
     conversation = await conversations.create_conversation(user_id, common_pb2.PageContext())
     cid = conversation.conversation_id
@@ -99,7 +112,10 @@ async def _seed_conversation(
             writer=nlg_pb2.WRITER_LOCAL,
             generation={"model": "", "prompt_version": ""},
             events=[(INTERACTIONS_TOPIC, cid, _interaction(cid, turn.turn_id, user_id))],
+            conversation_id=cid,
+            user_text=turn.text,
         )
+        await mark_outbox_published(db.turns, turn.turn_id)
 
 
 async def _retrying(batch: Callable[[], Awaitable[object]], attempts: int = 6, wait_s: float = 15.0) -> None:
@@ -116,17 +132,17 @@ async def _retrying(batch: Callable[[], Awaitable[object]], attempts: int = 6, w
             await asyncio.sleep(wait_s)
 
 
-async def mark_outbox_published(db: Database) -> None:
+async def mark_outbox_published(turns: AsyncCollection[Document], turn_id: str) -> None:
     """Mark the seeded events sent, as the relay does once Kafka acknowledged them.
 
     A real database with 100,000 turns has published their events long ago. Publishing them for real would
     put 100,000 events on the shared topic that every later mesh's analytics consumer would then ingest, and
     the mesh measured first would spend its window relaying. (Written against the outbox layout of
     mesh/storage/mongo.outbox_entry: one entry per turn; change here if that layout changes.)
+    One turn at a time, right after it is written: an `update_many` over 100,000 turns is one command that
+    FerretDB applies document by document, far past any socket timeout.
     """
-    await db.turns.update_many(
-        {"outbox_pending": True}, {"$set": {"outbox_pending": False, "outbox.0.state": "sent"}}
-    )
+    await turns.update_one({"_id": turn_id}, {"$set": {"outbox_pending": False, "outbox.0.state": "sent"}})
 
 
 async def ensure_seeded(base_uri: str, turns: int, *, concurrency: int = 16, timeout_ms: int = 10000) -> str:
@@ -157,7 +173,7 @@ async def ensure_seeded(base_uri: str, turns: int, *, concurrency: int = 16, tim
         async def one(i: int) -> None:
             async with gate:
                 await _seed_conversation(
-                    conversations, store, f"seed-user-{i % users:05d}", lengths[i], random.Random(i)
+                    db, conversations, store, f"seed-user-{i % users:05d}", lengths[i], random.Random(i)
                 )
 
         async def seed_range(lo: int, hi: int) -> None:
@@ -174,7 +190,6 @@ async def ensure_seeded(base_uri: str, turns: int, *, concurrency: int = 16, tim
             )
             rate = sum(lengths[done_conversations:last]) / (time.perf_counter() - started)
             print(f"    {sum(lengths[:last])} turns ({rate:.0f} turns/s)", flush=True)
-        await mark_outbox_published(db)
         await db[MARKER].replace_one(
             {"_id": "marker"},
             {"_id": "marker", "turns": turns, "conversations_done": len(lengths), "complete": True},
