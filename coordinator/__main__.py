@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 
-from coordinator.agent_clients import AgentAddresses, connect_agents
+from coordinator.agent_clients import connect_agents
 from coordinator.service import CoordinatorServicer
+from mesh.components import AGENTS
 from mesh.config import MongoSettings
 from mesh.grpc_server import Registrar
 from mesh.process import AgentSettings, run_agent
@@ -19,12 +21,11 @@ from mesh.stores import open_mongo
 class CoordinatorSettings(AgentSettings, MongoSettings):
     service_name: str = "coordinator"
     listen_addr: str = "127.0.0.1:50051"
-    guard_addr: str = "127.0.0.1:50061"
-    nlu_addr: str = "127.0.0.1:50062"
-    nlg_addr: str = "127.0.0.1:50063"
-    context_addr: str = "127.0.0.1:50064"
-    tasks_addr: str = "127.0.0.1:50065"
-    feedback_addr: str = "127.0.0.1:50066"
+
+
+def agent_addresses() -> dict[str, str]:
+    """Each agent's address from its variable in the registry (GUARD_ADDR, NLU_ADDR, ...)."""
+    return {a.name: os.environ.get(a.address_env, f"127.0.0.1:{a.port}") for a in AGENTS}
 
 
 def main() -> None:
@@ -33,16 +34,7 @@ def main() -> None:
     @asynccontextmanager
     async def coordinator_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
         async with open_mongo(settings) as db:
-            agents = connect_agents(
-                AgentAddresses(
-                    guard=settings.guard_addr,
-                    nlu=settings.nlu_addr,
-                    nlg=settings.nlg_addr,
-                    context=settings.context_addr,
-                    tasks=settings.tasks_addr,
-                    feedback=settings.feedback_addr,
-                )
-            )
+            agents = connect_agents(agent_addresses())
             servicer = CoordinatorServicer(agents, ConversationStore(db), TurnStore(db))
             try:
                 yield (

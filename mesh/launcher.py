@@ -1,7 +1,7 @@
 """Start and stop the mesh's processes on this machine: the run command and the end-to-end tests use it.
 
-Each component is a real process (`python -m ...`) on its own loopback port; `wait_ready` polls each
-one's health (gRPC health for agents and the coordinator, /healthz for the edge) before returning.
+Each component of `mesh.components` is a real process (`python -m ...`) on its own loopback port;
+`wait_ready` polls each one's declared health check before returning.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh.components import COMPONENTS, Component
+
 ROOT = Path(__file__).resolve().parent.parent
-AGENTS = ("guard", "nlu", "nlg", "context", "tasks", "feedback")
 
 
 def free_port() -> int:
@@ -31,19 +33,23 @@ def free_port() -> int:
 
 
 @dataclass(frozen=True)
-class Component:
-    name: str
-    module: str
+class Placed:
+    """A component with the ports it was given for this run."""
+
+    spec: Component
     port: int
-    kind: str  # "grpc", "http" or "worker" (no port)
-    metrics_port: int = 0  # Prometheus /metrics; 0: none
+    metrics_port: int
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
 
 @dataclass
 class Mesh:
     """The processes of one local mesh, with their ports and logs."""
 
-    components: dict[str, Component]
+    components: dict[str, Placed]
     env: dict[str, str]
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -71,15 +77,20 @@ class Mesh:
                 continue
             comp = self.components[name]
             env = dict(self.env)
-            if comp.kind == "grpc":
+            if comp.spec.kind == "grpc":
                 env["LISTEN_ADDR"] = self.address(name)
-            elif comp.kind == "http":
+            elif comp.spec.kind == "http":
+                env["HOST"] = "127.0.0.1"
                 env["PORT"] = str(comp.port)
             env["SERVICE_NAME"] = name
             env["METRICS_PORT"] = str(comp.metrics_port)
             log = (self.log_dir / f"{name}.log").open("ab")
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", comp.module], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", comp.spec.module],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             log.close()
         self.wait_ready(*names)
@@ -100,15 +111,14 @@ class Mesh:
                     )
                 time.sleep(0.1)
 
-    def _ready(self, comp: Component) -> bool:
-        if comp.kind == "worker":
+    def _ready(self, comp: Placed) -> bool:
+        if comp.spec.health == "none":
             return True
-        if comp.kind == "http":
+        if comp.spec.health == "http":
             try:
-                import httpx
-
-                return httpx.get(f"http://127.0.0.1:{comp.port}/healthz", timeout=0.5).status_code == 200
-            except Exception:
+                url = f"http://127.0.0.1:{comp.port}{comp.spec.health_path}"
+                return httpx.get(url, timeout=0.5).status_code == 200
+            except httpx.HTTPError:
                 return False
         with grpc.insecure_channel(self.address(comp.name)) as channel:
             try:
@@ -142,29 +152,32 @@ def plan_mesh(
     edge_port: int | None = None,
     extra_env: Mapping[str, str] | None = None,
     fixed_ports: bool = False,
+    port_offset: int = 0,
 ) -> Mesh:
-    """Lay out the mesh: ports (fixed for the run command, free ones for tests) and environment."""
-    base = 50060
-    components: dict[str, Component] = {}
-    for i, name in enumerate(AGENTS, start=1):
-        components[name] = Component(name, f"agents.{name}", base + i if fixed_ports else free_port(), "grpc")
-    components["coordinator"] = Component(
-        "coordinator", "coordinator", 50051 if fixed_ports else free_port(), "grpc"
-    )
-    components["relay"] = Component("relay", "mesh.events", 0, "worker")
-    components["analytics"] = Component("analytics", "mesh.analytics", 0, "worker")
-    port = edge_port if edge_port is not None else (8080 if fixed_ports else free_port())
-    components["edge"] = Component("edge", "edge", port, "http")
-    for i, (name, comp) in enumerate(components.items()):
-        metrics = 9101 + i if fixed_ports else free_port()
-        components[name] = Component(comp.name, comp.module, comp.port, comp.kind, metrics)
+    """Lay out the mesh: ports and environment.
+
+    Fixed ports (the run command) are each component's default plus `port_offset`, so a second mesh can
+    run beside `./dev up`; otherwise (tests) every port is a free one. The environment carries every
+    address a process needs: its settings have no local defaults.
+    """
+    components: dict[str, Placed] = {}
+    for spec in COMPONENTS:
+        if fixed_ports:
+            port = spec.port + port_offset if spec.port else 0
+            metrics = spec.metrics_port + port_offset
+        else:
+            port = free_port() if spec.port else 0
+            metrics = free_port()
+        components[spec.name] = Placed(spec, port, metrics)
+    if edge_port is not None:
+        components["edge"] = Placed(components["edge"].spec, edge_port, components["edge"].metrics_port)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
     env["PYTHONUNBUFFERED"] = "1"
     env.update(stack_env)
-    for name in AGENTS:
-        env[f"{name.upper()}_ADDR"] = f"127.0.0.1:{components[name].port}"
-    env["COORDINATOR_ADDR"] = f"127.0.0.1:{components['coordinator'].port}"
+    for placed in components.values():
+        if placed.spec.address_env:
+            env[placed.spec.address_env] = f"127.0.0.1:{placed.port}"
     env["DEMO_SITE"] = "1"
     env.update(extra_env or {})
     return Mesh(components=components, env=env, log_dir=log_dir)
