@@ -10,8 +10,8 @@ from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 
 from coordinator.agent_clients import connect_agents
 from coordinator.service import CoordinatorServicer
-from mesh.components import AGENTS
-from mesh.config import MongoSettings
+from mesh.components import AGENTS, listen_address
+from mesh.config import MongoSettings, load_settings
 from mesh.grpc_server import Registrar
 from mesh.process import AgentSettings, run_agent
 from mesh.storage.turns import ConversationStore, TurnStore
@@ -20,21 +20,23 @@ from mesh.stores import open_mongo
 
 class CoordinatorSettings(AgentSettings, MongoSettings):
     service_name: str = "coordinator"
-    listen_addr: str = "127.0.0.1:50051"
+    listen_addr: str = listen_address("coordinator")
 
 
 def agent_addresses() -> dict[str, str]:
     """Each agent's address from its variable in the registry (GUARD_ADDR, NLU_ADDR, ...)."""
-    return {a.name: os.environ.get(a.address_env, f"127.0.0.1:{a.port}") for a in AGENTS}
+    return {a.name: os.environ[a.address_env] for a in AGENTS}
 
 
 def main() -> None:
-    settings = CoordinatorSettings()
+    # Every agent's address is required too: a coordinator missing one would fail every turn.
+    settings = load_settings(CoordinatorSettings, also_required=[a.address_env for a in AGENTS])
+    addresses = agent_addresses()
 
     @asynccontextmanager
     async def coordinator_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
         async with open_mongo(settings) as db:
-            agents = connect_agents(agent_addresses())
+            agents = connect_agents(addresses)
             servicer = CoordinatorServicer(agents, ConversationStore(db), TurnStore(db))
             try:
                 yield (

@@ -10,12 +10,13 @@ from starlette.routing import BaseRoute, Mount
 from edge.app import create_app
 from edge.settings import EdgeSettings
 from mesh.auth import TokenSigner, TokenVerifier, load_or_create_dev_keypair
+from mesh.config import load_settings
 from mesh.logs import configure_logging
 from mesh.telemetry import configure_telemetry
 
 
 def main() -> None:
-    settings = EdgeSettings()
+    settings = load_settings(EdgeSettings)
     configure_logging(settings.service_name, settings.log_level)
     configure_telemetry(settings, grpc_server=False, grpc_client=True)
     if settings.auth_public_key_file:

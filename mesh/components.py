@@ -90,6 +90,12 @@ AGENTS: tuple[Component, ...] = tuple(c for c in COMPONENTS if c.module.startswi
 AGENT_NAMES: tuple[str, ...] = tuple(c.name for c in AGENTS)
 
 
+def listen_address(name: str) -> str:
+    """Where a gRPC process listens when LISTEN_ADDR is not set: its default port on every interface,
+    which is what a container needs (the development launcher always sets a loopback address)."""
+    return f"0.0.0.0:{component(name).port}"
+
+
 def component(name: str) -> Component:
     """The component called `name`; KeyError names the unknown one."""
     try:

@@ -172,7 +172,6 @@ def plan_mesh(
     if edge_port is not None:
         components["edge"] = Placed(components["edge"].spec, edge_port, components["edge"].metrics_port)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
     env["PYTHONUNBUFFERED"] = "1"
     env.update(stack_env)
     for placed in components.values():

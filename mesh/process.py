@@ -20,9 +20,9 @@ ServiceFactory = Callable[[], AbstractAsyncContextManager[tuple[Registrar, Seque
 
 
 class AgentSettings(CommonSettings):
-    """Where an agent listens."""
+    """Where an agent listens: each process's class defaults LISTEN_ADDR to its port in mesh.components."""
 
-    listen_addr: str = "127.0.0.1:0"
+    listen_addr: str
     grace_seconds: float = 10.0
 
 

@@ -9,6 +9,7 @@ import grpc
 from assist.v1 import context_pb2, context_pb2_grpc, nlg_pb2
 from grpc_interceptor.exceptions import NotFound, Unavailable
 
+from mesh.components import listen_address
 from mesh.config import MongoSettings, RedisSettings
 from mesh.grpc_server import Registrar
 from mesh.process import AgentSettings
@@ -23,6 +24,7 @@ DEFAULT_TURNS = 6
 
 class ContextSettings(AgentSettings, MongoSettings, RedisSettings):
     service_name: str = "context"
+    listen_addr: str = listen_address("context")
     session_ttl_s: int = 30 * 60
 
 

@@ -9,6 +9,7 @@ import grpc
 from assist.v1 import feedback_pb2, feedback_pb2_grpc
 from grpc_interceptor.exceptions import InvalidArgument, NotFound, Unavailable
 
+from mesh.components import listen_address
 from mesh.config import MongoSettings
 from mesh.grpc_server import Registrar
 from mesh.process import AgentSettings
@@ -19,6 +20,7 @@ from mesh.stores import open_mongo
 
 class FeedbackSettings(AgentSettings, MongoSettings):
     service_name: str = "feedback"
+    listen_addr: str = listen_address("feedback")
 
 
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):

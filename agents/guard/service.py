@@ -9,7 +9,16 @@ import grpc
 from assist.v1 import guard_pb2, guard_pb2_grpc
 
 from agents.guard.screen import screen
+from mesh.components import listen_address
 from mesh.grpc_server import Registrar
+from mesh.process import AgentSettings
+
+
+class GuardSettings(AgentSettings):
+    """The guard needs nothing but where to listen: it screens text with rules, no store, no model."""
+
+    service_name: str = "guard"
+    listen_addr: str = listen_address("guard")
 
 
 class GuardServicer(guard_pb2_grpc.GuardServiceServicer):

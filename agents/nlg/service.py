@@ -15,11 +15,13 @@ from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 
 import grpc
 from assist.v1 import nlg_pb2, nlg_pb2_grpc
+from pydantic import model_validator
 
 from agents.nlg.cache import NAMESPACE, AnswerCache, CachedAnswer, cache_key
 from agents.nlg.gemini_writer import GeminiWriter
 from agents.nlg.local_writer import LocalWriter
 from agents.nlg.prompts import load_prompts
+from mesh.components import listen_address
 from mesh.config import RedisSettings
 from mesh.grpc_server import Registrar
 from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, StreamInterrupted
@@ -33,12 +35,21 @@ Stream = AsyncIterator[nlg_pb2.StreamGenerateResponse]
 
 class NlgSettings(AgentSettings, LlmSettings, RedisSettings):
     service_name: str = "nlg"
+    # Only the response cache uses Redis, and only with Gemini: without them REDIS_URL may be left unset.
+    redis_url: str = ""
+    listen_addr: str = listen_address("nlg")
     # Used when the caller set no deadline.
     nlg_default_budget_s: float = 20.0
     # Kept back from the deadline for the local writer when Gemini fails.
     nlg_local_reserve_s: float = 0.25
     # Off: Gemini answers are never cached (the cache is never used without Gemini).
     nlg_cache_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _cache_needs_redis(self) -> NlgSettings:
+        if self.is_configured() and self.nlg_cache_enabled and not self.redis_url:
+            raise ValueError("REDIS_URL is required for the response cache (or set NLG_CACHE_ENABLED=false)")
+        return self
 
 
 class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
@@ -170,10 +181,3 @@ def nlg_service_factory(settings: NlgSettings) -> ServiceFactory:
             )
 
     return nlg_service
-
-
-@asynccontextmanager
-async def nlg_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
-    """The process's services, configured from the environment (kept for callers of the old shape)."""
-    async with nlg_service_factory(NlgSettings())() as registration:
-        yield registration

@@ -14,6 +14,7 @@ from assist.v1 import nlu_pb2, nlu_pb2_grpc
 
 from agents.nlu.cascade import NluCascade
 from agents.nlu.classifier import IntentClassifier, load_examples
+from mesh.components import listen_address
 from mesh.grpc_server import Registrar
 from mesh.llm import LlmClient, LlmSettings
 from mesh.process import AgentSettings, ServiceFactory
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 class NluSettings(AgentSettings, LlmSettings):
     service_name: str = "nlu"
+    listen_addr: str = listen_address("nlu")
     # The model trained at build time (python -m agents.nlu.train PATH); trained in-process when missing.
     nlu_model_path: Path = Path(__file__).resolve().parents[2] / ".local" / "models" / "nlu.joblib"
     # Below this local confidence Gemini is asked (when configured); measured with `python -m eval.nlu`.

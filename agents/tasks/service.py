@@ -9,6 +9,7 @@ import grpc
 from assist.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
 from grpc_interceptor.exceptions import InvalidArgument, NotFound, Unavailable
 
+from mesh.components import listen_address
 from mesh.config import MongoSettings
 from mesh.grpc_server import Registrar
 from mesh.process import AgentSettings
@@ -21,6 +22,7 @@ MAX_PAGE = 200
 
 class TasksSettings(AgentSettings, MongoSettings):
     service_name: str = "tasks"
+    listen_addr: str = listen_address("tasks")
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):

@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from mesh.analytics.consumer import AnalyticsConsumer
-from mesh.config import CommonSettings, KafkaSettings, MongoSettings
+from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.logs import configure_logging
 from mesh.stores import open_mongo
 from mesh.telemetry import configure_telemetry
@@ -50,7 +50,7 @@ async def run(settings: AnalyticsSettings) -> None:
 
 
 def main() -> None:
-    settings = AnalyticsSettings()
+    settings = load_settings(AnalyticsSettings)
     configure_logging(settings.service_name, settings.log_level)
     configure_telemetry(settings, grpc_server=False)
     asyncio.run(run(settings))

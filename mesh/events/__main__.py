@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 
-from mesh.config import CommonSettings, KafkaSettings, MongoSettings
+from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.events.kafka import ensure_topics, make_producer
 from mesh.events.outbox import OutboxRelay
 from mesh.logs import configure_logging
@@ -45,7 +45,7 @@ async def run(settings: RelaySettings) -> None:
 
 
 def main() -> None:
-    settings = RelaySettings()
+    settings = load_settings(RelaySettings)
     configure_logging(settings.service_name, settings.log_level)
     configure_telemetry(settings, grpc_server=False)
     asyncio.run(run(settings))

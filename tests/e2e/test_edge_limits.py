@@ -30,6 +30,7 @@ def strict_edge(mesh_up: MeshUnderTest) -> Iterator[str]:
         "TURN_RATE_BURST": "2",
         "TURN_RATE_PER_S": "0.01",
         "REDIS_URL": mesh_up.mesh.env["REDIS_URL"],
+        "HOST": "127.0.0.1",
     }
     process = subprocess.Popen([sys.executable, "-m", "edge"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
