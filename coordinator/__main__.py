@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
@@ -12,7 +12,7 @@ from coordinator.agent_clients import connect_agents
 from coordinator.service import CoordinatorServicer
 from mesh.components import AGENTS, listen_address
 from mesh.config import MongoSettings, load_settings
-from mesh.grpc_server import Registrar
+from mesh.grpc_server import Registration, service_registration
 from mesh.process import AgentSettings, run_agent
 from mesh.storage.turns import ConversationStore, TurnStore
 from mesh.stores import open_mongo
@@ -34,16 +34,15 @@ def main() -> None:
     addresses = agent_addresses()
 
     @asynccontextmanager
-    async def coordinator_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    async def coordinator_service() -> AsyncIterator[Registration]:
         async with open_mongo(settings) as db:
             agents = connect_agents(addresses)
             servicer = CoordinatorServicer(agents, ConversationStore(db), TurnStore(db))
             try:
-                yield (
-                    lambda server: coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(
-                        servicer, server
-                    ),
-                    [coordinator_pb2.DESCRIPTOR.services_by_name["CoordinatorService"].full_name],
+                yield service_registration(
+                    coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
+                    servicer,
+                    coordinator_pb2.DESCRIPTOR,
                 )
             finally:
                 await agents.close()

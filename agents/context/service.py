@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
 from assist.v1 import context_pb2, context_pb2_grpc, nlg_pb2
-from grpc_interceptor.exceptions import NotFound, Unavailable
+from grpc_interceptor.exceptions import NotFound
 
 from mesh.components import listen_address
 from mesh.config import MongoSettings, RedisSettings
-from mesh.grpc_server import Registrar
-from mesh.process import AgentSettings
-from mesh.storage.mongo import StoreUnavailable
+from mesh.grpc_server import Registration, service_registration
+from mesh.process import AgentSettings, ServiceFactory
 from mesh.storage.redis_store import SessionStore
 from mesh.storage.turns import ConversationStore, TurnStore
 from mesh.stores import open_mongo, open_redis
@@ -40,12 +39,9 @@ class ContextServicer(context_pb2_grpc.ContextServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> context_pb2.GetContextResponse:
         n = min(request.max_turns or DEFAULT_TURNS, MAX_TURNS)
-        try:
-            if await self._conversations.get_conversation(request.user_id, request.conversation_id) is None:
-                raise NotFound(f"no conversation {request.conversation_id}")
-            pairs = await self._turns.recent_turns(request.conversation_id, n)
-        except StoreUnavailable as exc:
-            raise Unavailable("history cannot be read right now") from exc
+        if await self._conversations.get_conversation(request.user_id, request.conversation_id) is None:
+            raise NotFound(f"no conversation {request.conversation_id}")
+        pairs = await self._turns.recent_turns(request.conversation_id, n)
         session = await self._sessions.get(request.user_id, request.conversation_id)
         last_task_id = str((session or {}).get("last_task_id", ""))
         if request.focus_task_id and request.focus_task_id != last_task_id:
@@ -59,16 +55,15 @@ class ContextServicer(context_pb2_grpc.ContextServiceServicer):
         )
 
 
-def context_service_factory(settings: ContextSettings):  # type: ignore[no-untyped-def]
+def context_service_factory(settings: ContextSettings) -> ServiceFactory:
     @asynccontextmanager
-    async def context_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    async def context_service() -> AsyncIterator[Registration]:
         async with open_mongo(settings) as db, open_redis(settings) as redis:
             servicer = ContextServicer(
                 ConversationStore(db), TurnStore(db), SessionStore(redis, settings.session_ttl_s)
             )
-            yield (
-                lambda server: context_pb2_grpc.add_ContextServiceServicer_to_server(servicer, server),
-                [context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name],
+            yield service_registration(
+                context_pb2_grpc.add_ContextServiceServicer_to_server, servicer, context_pb2.DESCRIPTOR
             )
 
     return context_service

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
@@ -10,7 +10,7 @@ from assist.v1 import guard_pb2, guard_pb2_grpc
 
 from agents.guard.screen import screen
 from mesh.components import listen_address
-from mesh.grpc_server import Registrar
+from mesh.grpc_server import Registration, service_registration
 from mesh.process import AgentSettings
 
 
@@ -36,9 +36,7 @@ class GuardServicer(guard_pb2_grpc.GuardServiceServicer):
 
 
 @asynccontextmanager
-async def guard_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
-    servicer = GuardServicer()
-    yield (
-        lambda server: guard_pb2_grpc.add_GuardServiceServicer_to_server(servicer, server),
-        [guard_pb2.DESCRIPTOR.services_by_name["GuardService"].full_name],
+async def guard_service() -> AsyncIterator[Registration]:
+    yield service_registration(
+        guard_pb2_grpc.add_GuardServiceServicer_to_server, GuardServicer(), guard_pb2.DESCRIPTOR
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 
 import grpc
@@ -23,7 +23,7 @@ from agents.nlg.local_writer import LocalWriter
 from agents.nlg.prompts import load_prompts
 from mesh.components import listen_address
 from mesh.config import RedisSettings
-from mesh.grpc_server import Registrar
+from mesh.grpc_server import Registration, service_registration
 from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, StreamInterrupted
 from mesh.process import AgentSettings, ServiceFactory
 from mesh.storage.redis_store import ResponseCache, make_redis
@@ -173,11 +173,10 @@ async def _dependencies(settings: NlgSettings) -> AsyncIterator[NlgServicer]:
 
 def nlg_service_factory(settings: NlgSettings) -> ServiceFactory:
     @asynccontextmanager
-    async def nlg_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    async def nlg_service() -> AsyncIterator[Registration]:
         async with _dependencies(settings) as servicer:
-            yield (
-                lambda server: nlg_pb2_grpc.add_NlgServiceServicer_to_server(servicer, server),
-                [nlg_pb2.DESCRIPTOR.services_by_name["NlgService"].full_name],
+            yield service_registration(
+                nlg_pb2_grpc.add_NlgServiceServicer_to_server, servicer, nlg_pb2.DESCRIPTOR
             )
 
     return nlg_service

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 
+from aiokafka.errors import KafkaError
+
 from mesh.analytics.consumer import AnalyticsConsumer
 from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.logs import configure_logging
@@ -33,7 +35,7 @@ async def run(settings: AnalyticsSettings) -> None:
             try:
                 await consumer.start()
                 break
-            except Exception as exc:  # Kafka not reachable yet
+            except KafkaError as exc:  # Kafka not reachable yet (connection refused, metadata timeout)
                 await consumer.stop()
                 log.warning("cannot join the consumer group yet (%s); retrying in %.1f s", exc, delay)
                 with contextlib.suppress(TimeoutError):

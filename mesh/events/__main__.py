@@ -7,6 +7,8 @@ import logging
 import os
 import socket
 
+from aiokafka.errors import KafkaError
+
 from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.events.kafka import ensure_topics, make_producer
 from mesh.events.outbox import OutboxRelay
@@ -32,7 +34,7 @@ async def run(settings: RelaySettings) -> None:
     async with open_mongo(settings) as db:
         try:
             await ensure_topics(settings.kafka_bootstrap)
-        except Exception as exc:  # the broker may be down; the relay retries publishing anyway
+        except KafkaError as exc:  # the broker may be down; the relay retries publishing anyway
             log.warning("could not ensure topics at start: %s", exc)
         relay = OutboxRelay(
             db,
