@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from demo.seed import seed_demo_tasks
+from devtools.launcher import ROOT, Mesh, plan_mesh
 from mesh.auth import TokenSigner, load_or_create_dev_keypair
-from mesh.launcher import ROOT, Mesh, plan_mesh
 
 
 @dataclass

@@ -14,8 +14,8 @@ from mesh.components import AGENTS, listen_address
 from mesh.config import MongoSettings, load_settings
 from mesh.grpc_server import Registration, service_registration
 from mesh.process import AgentSettings, run_agent
+from mesh.storage.from_settings import open_mongo
 from mesh.storage.turns import ConversationStore, TurnStore
-from mesh.stores import open_mongo
 
 
 class CoordinatorSettings(AgentSettings, MongoSettings):

@@ -16,14 +16,10 @@ class EdgeSettings(CommonSettings, RedisSettings):
     host: str = "0.0.0.0"
     port: int = component("edge").port
     coordinator_addr: str
-    # The public key that verifies users' tokens (PEM). Empty: the local development key pair is used.
-    auth_public_key_file: str = ""
+    # The public key that verifies users' tokens (PEM file); the development launcher supplies its own.
+    auth_public_key_file: str
     auth_issuer: str = "assist-demo-site"
     auth_audience: str = "assist-edge"
-    # Where the local development key pair lives (created on first use).
-    dev_keys_dir: Path = ROOT / ".local" / "dev-keys"
-    # Serve the demo task site at / (local development and tests only).
-    demo_site: bool = False
     widget_bundle: Path = ROOT / "widget" / "dist" / "assist-chat.js"
     # Comma-separated origins allowed to call the API from another site; empty: same origin only.
     cors_origins: str = ""

@@ -68,10 +68,8 @@ COMPONENTS: tuple[Component, ...] = (
         health="grpc",
         address_env="COORDINATOR_ADDR",
     ),
-    Component(name="relay", module="mesh.events", kind="worker", port=0, metrics_port=9108, health="none"),
-    Component(
-        name="analytics", module="mesh.analytics", kind="worker", port=0, metrics_port=9109, health="none"
-    ),
+    Component(name="relay", module="outbox_relay", kind="worker", port=0, metrics_port=9108, health="none"),
+    Component(name="analytics", module="analytics", kind="worker", port=0, metrics_port=9109, health="none"),
     Component(
         name="edge",
         module="edge",

@@ -43,3 +43,9 @@ async def db(stack: Stack, database_name: str) -> AsyncIterator[Database]:
         await client.drop_database(database_name)
     finally:
         await client.close()
+
+
+@pytest.fixture
+def topic() -> str:
+    """A Kafka topic of this test's own, so records of other tests and runs are never counted."""
+    return f"test.assist.{uuid.uuid4().hex[:12]}"

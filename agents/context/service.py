@@ -13,9 +13,9 @@ from mesh.components import listen_address
 from mesh.config import MongoSettings, RedisSettings
 from mesh.grpc_server import Registration, service_registration
 from mesh.process import AgentSettings, ServiceFactory
+from mesh.storage.from_settings import open_mongo, open_redis
 from mesh.storage.redis_store import SessionStore
 from mesh.storage.turns import ConversationStore, TurnStore
-from mesh.stores import open_mongo, open_redis
 
 MAX_TURNS = 20
 DEFAULT_TURNS = 6

@@ -13,7 +13,7 @@ from mesh.config import MongoSettings
 from mesh.grpc_server import Registration, service_registration
 from mesh.process import AgentSettings, ServiceFactory
 from mesh.storage.feedback import FeedbackStore
-from mesh.stores import open_mongo
+from mesh.storage.from_settings import open_mongo
 
 
 class FeedbackSettings(AgentSettings, MongoSettings):

@@ -13,8 +13,8 @@ from mesh.components import listen_address
 from mesh.config import MongoSettings
 from mesh.grpc_server import Registration, service_registration
 from mesh.process import AgentSettings, ServiceFactory
+from mesh.storage.from_settings import open_mongo
 from mesh.storage.tasks import TaskStore
-from mesh.stores import open_mongo
 
 MAX_PAGE = 200
 

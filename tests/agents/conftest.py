@@ -16,7 +16,7 @@ from assist.v1 import common_pb2, nlg_pb2, nlg_pb2_grpc
 from agents.nlg.service import NlgServicer
 from mesh.grpc_server import create_server, service_registration
 from mesh.llm import LlmClient, LlmSettings
-from tests.fakes.gemini_server import FakeGemini, GeminiServer
+from testing.gemini_server import FakeGemini, GeminiServer
 
 PRIMARY = "gemini-2.5-flash"
 FALLBACK = "gemini-2.5-flash-lite"

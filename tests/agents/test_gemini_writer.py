@@ -16,8 +16,8 @@ from agents.nlg.prompts import load_prompts
 from agents.nlg.service import NlgServicer, NlgSettings, nlg_service_factory
 from mesh.grpc_server import create_server
 from mesh.llm import LlmClient
+from testing.gemini_server import FakeGemini, answer, cut, error
 from tests.agents.conftest import BOARD, FALLBACK, PRIMARY, NlgServe, generation_input
-from tests.fakes.gemini_server import FakeGemini, answer, cut, error
 
 BOOK = load_prompts()
 

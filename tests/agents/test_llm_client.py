@@ -10,8 +10,8 @@ from google.genai import types
 from prometheus_client import REGISTRY
 
 from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, StreamInterrupted
+from testing.gemini_server import FakeGemini, answer, cut, error, json_answer, malformed
 from tests.agents.conftest import FALLBACK, PRIMARY
-from tests.fakes.gemini_server import FakeGemini, answer, cut, error, json_answer, malformed
 
 CONTENTS = [types.Content(role="user", parts=[types.Part(text="hello")])]
 CONFIG = types.GenerateContentConfig(system_instruction="Be brief.", temperature=0.1, top_p=0.8, top_k=20)

@@ -15,7 +15,7 @@ from agents.nlu.classifier import IntentClassifier, load_examples
 from agents.nlu.service import NluServicer
 from mesh.grpc_server import create_server, service_registration
 from mesh.llm import LlmClient
-from tests.fakes.gemini_server import FakeGemini, error, json_answer, malformed
+from testing.gemini_server import FakeGemini, error, json_answer, malformed
 
 NLU_MODEL = "gemini-2.5-flash-lite"
 UNSURE = "hmm, the thing with Marta's rollout, where are we?"

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from devtools.launcher import ROOT
 from mesh.components import AGENTS
 from mesh.config import ConfigurationError, KafkaSettings, MongoSettings, load_settings
-from mesh.launcher import ROOT
 
 
 class _WorkerSettings(MongoSettings, KafkaSettings):

@@ -11,7 +11,7 @@ import signal
 import time
 from pathlib import Path
 
-from mesh.launcher import ROOT, plan_mesh
+from devtools.launcher import ROOT, plan_mesh
 
 
 def main() -> None:

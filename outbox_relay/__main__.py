@@ -1,4 +1,4 @@
-"""`python -m mesh.events`: the outbox relay process (MONGO_URI, KAFKA_BOOTSTRAP; stops on SIGTERM)."""
+"""`python -m outbox_relay`: the outbox relay process (MONGO_URI, KAFKA_BOOTSTRAP; stops on SIGTERM)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from aiokafka.errors import KafkaError
 
 from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.events.kafka import ensure_topics, make_producer
-from mesh.events.outbox import OutboxRelay
 from mesh.logs import configure_logging
-from mesh.stores import open_mongo
+from mesh.storage.from_settings import open_mongo
 from mesh.telemetry import configure_telemetry
 from mesh.worker import stop_on_signals
+from outbox_relay.relay import OutboxRelay
 
 log = logging.getLogger("assist.events")
 

@@ -13,13 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh.auth import dev_public_key_file
 from mesh.components import COMPONENTS, Component
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,8 @@ class Placed:
     spec: Component
     port: int
     metrics_port: int
+    # What `python -m` runs: the registry's module, or a development stand-in (the edge with the demo).
+    module: str
 
     @property
     def name(self) -> str:
@@ -86,7 +89,7 @@ class Mesh:
             env["METRICS_PORT"] = str(comp.metrics_port)
             log = (self.log_dir / f"{name}.log").open("ab")
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", comp.spec.module],
+                [sys.executable, "-m", comp.module],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -153,12 +156,15 @@ def plan_mesh(
     extra_env: Mapping[str, str] | None = None,
     fixed_ports: bool = False,
     port_offset: int = 0,
+    demo_site: bool = True,
 ) -> Mesh:
     """Lay out the mesh: ports and environment.
 
     Fixed ports (the run command) are each component's default plus `port_offset`, so a second mesh can
     run beside `./dev up`; otherwise (tests) every port is a free one. The environment carries every
-    address a process needs: its settings have no local defaults.
+    address a process needs: its settings have no local defaults. With `demo_site` the edge is
+    `devtools.demo_edge`, serving the demo task site at `/`; tokens are signed with the development key
+    pair in DEV_KEYS_DIR (default .local/dev-keys), whose public half every edge verifies with.
     """
     components: dict[str, Placed] = {}
     for spec in COMPONENTS:
@@ -168,15 +174,21 @@ def plan_mesh(
         else:
             port = free_port() if spec.port else 0
             metrics = free_port()
-        components[spec.name] = Placed(spec, port, metrics)
-    if edge_port is not None:
-        components["edge"] = Placed(components["edge"].spec, edge_port, components["edge"].metrics_port)
+        components[spec.name] = Placed(spec, port, metrics, spec.module)
+    edge = components["edge"]
+    components["edge"] = replace(
+        edge,
+        port=edge.port if edge_port is None else edge_port,
+        module="devtools.demo_edge" if demo_site else edge.module,
+    )
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(stack_env)
     for placed in components.values():
         if placed.spec.address_env:
             env[placed.spec.address_env] = f"127.0.0.1:{placed.port}"
-    env["DEMO_SITE"] = "1"
     env.update(extra_env or {})
+    keys_dir = Path(env.get("DEV_KEYS_DIR") or ROOT / ".local" / "dev-keys")
+    env["DEV_KEYS_DIR"] = str(keys_dir)
+    env.setdefault("AUTH_PUBLIC_KEY_FILE", str(dev_public_key_file(keys_dir)))
     return Mesh(components=components, env=env, log_dir=log_dir)

@@ -1,4 +1,4 @@
-"""`python -m mesh.analytics`: the analytics consumer process (MONGO_URI, KAFKA_BOOTSTRAP; stops on SIGTERM)."""
+"""`python -m analytics`: the analytics consumer process (MONGO_URI, KAFKA_BOOTSTRAP; stops on SIGTERM)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import logging
 
 from aiokafka.errors import KafkaError
 
-from mesh.analytics.consumer import AnalyticsConsumer
+from analytics.consumer import AnalyticsConsumer
 from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.logs import configure_logging
-from mesh.stores import open_mongo
+from mesh.storage.from_settings import open_mongo
 from mesh.telemetry import configure_telemetry
 from mesh.worker import stop_on_signals
 
