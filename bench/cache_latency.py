@@ -16,8 +16,8 @@ import httpx
 import redis
 
 from bench.harness import BenchMesh, running_mesh, stack_env, summary
-from tests.e2e.sse import new_conversation
-from tests.fakes.gemini_server import FakeGemini, GeminiServer, echo
+from testing.gemini_server import FakeGemini, GeminiServer, echo
+from testing.sse import new_conversation
 
 QUESTION = "What can you do for me?"
 

@@ -1,6 +1,6 @@
 """A mesh started for a benchmark: real processes on the local stack, a database of its own.
 
-The one module of bench/ that imports mesh.launcher: the rest take ROOT, free_port and the processes' pids
+The one module of bench/ that imports devtools.launcher: the rest take ROOT, free_port and the processes' pids
 from here, so moving the launcher means changing this file only.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from demo.seed import seed_demo_tasks
+from devtools.launcher import ROOT, Mesh, free_port, plan_mesh
 from mesh.auth import TokenSigner, load_or_create_dev_keypair
-from mesh.launcher import ROOT, Mesh, free_port, plan_mesh
 
 __all__ = ["ROOT", "BenchMesh", "free_port", "process_env", "running_mesh", "stack_env", "stack_home"]
 
@@ -44,9 +44,8 @@ class BenchMesh:
 
 
 def process_env() -> dict[str, str]:
-    """The environment a `python -m` process of this checkout needs (the generated code on the path)."""
+    """The environment for a `python -m` process of this checkout (the project is installed in .venv)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -18,7 +18,7 @@ from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 
 from bench.harness import BenchMesh, summary
 from mesh.identity import user_metadata
-from tests.e2e.sse import new_conversation, send_message
+from testing.sse import new_conversation, send_message
 
 QUESTION = "What is late?"
 WARM_UP = 5

@@ -2,50 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 
-from coordinator.agent_clients import AgentAddresses, connect_agents
+from coordinator.agent_clients import connect_agents
 from coordinator.service import CoordinatorServicer
 from mesh.admission import TurnAdmission
-from mesh.config import MongoSettings
-from mesh.grpc_server import Registrar
+from mesh.components import AGENTS, listen_address
+from mesh.config import MongoSettings, load_settings
+from mesh.grpc_server import Registration, service_registration
 from mesh.process import AgentSettings, run_agent
+from mesh.storage.from_settings import open_mongo
 from mesh.storage.turns import ConversationStore, TurnStore
-from mesh.stores import open_mongo
 
 
 class CoordinatorSettings(AgentSettings, MongoSettings):
     service_name: str = "coordinator"
-    listen_addr: str = "127.0.0.1:50051"
-    guard_addr: str = "127.0.0.1:50061"
-    nlu_addr: str = "127.0.0.1:50062"
-    nlg_addr: str = "127.0.0.1:50063"
-    context_addr: str = "127.0.0.1:50064"
-    tasks_addr: str = "127.0.0.1:50065"
-    feedback_addr: str = "127.0.0.1:50066"
+    listen_addr: str = listen_address("coordinator")
     # Turns this replica runs at once before refusing new ones with UNAVAILABLE (mesh/admission.py); 0: no cap.
     coordinator_max_turns_in_flight: int = 48
 
 
+def agent_addresses() -> dict[str, str]:
+    """Each agent's address from its variable in the registry (GUARD_ADDR, NLU_ADDR, ...)."""
+    return {a.name: os.environ[a.address_env] for a in AGENTS}
+
+
 def main() -> None:
-    settings = CoordinatorSettings()
+    # Every agent's address is required too: a coordinator missing one would fail every turn.
+    settings = load_settings(CoordinatorSettings, also_required=[a.address_env for a in AGENTS])
+    addresses = agent_addresses()
 
     @asynccontextmanager
-    async def coordinator_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    async def coordinator_service() -> AsyncIterator[Registration]:
         async with open_mongo(settings) as db:
-            agents = connect_agents(
-                AgentAddresses(
-                    guard=settings.guard_addr,
-                    nlu=settings.nlu_addr,
-                    nlg=settings.nlg_addr,
-                    context=settings.context_addr,
-                    tasks=settings.tasks_addr,
-                    feedback=settings.feedback_addr,
-                )
-            )
+            agents = connect_agents(addresses)
             servicer = CoordinatorServicer(
                 agents,
                 ConversationStore(db),
@@ -53,11 +47,10 @@ def main() -> None:
                 admission=TurnAdmission("coordinator", settings.coordinator_max_turns_in_flight),
             )
             try:
-                yield (
-                    lambda server: coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(
-                        servicer, server
-                    ),
-                    [coordinator_pb2.DESCRIPTOR.services_by_name["CoordinatorService"].full_name],
+                yield service_registration(
+                    coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server,
+                    servicer,
+                    coordinator_pb2.DESCRIPTOR,
                 )
             finally:
                 await agents.close()

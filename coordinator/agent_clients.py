@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -22,6 +23,7 @@ from coordinator.interceptors import (
     RetryInterceptor,
     channel_interceptors,
 )
+from mesh.components import AGENT_NAMES
 
 # Unary agent RPCs that are safe to send twice (all of them read, or replace by id).
 IDEMPOTENT_METHODS = frozenset(
@@ -39,20 +41,8 @@ IDEMPOTENT_METHODS = frozenset(
 
 
 @dataclass(frozen=True)
-class AgentAddresses:
-    """host:port of each agent."""
-
-    guard: str
-    nlu: str
-    nlg: str
-    context: str
-    tasks: str
-    feedback: str
-
-
-@dataclass(frozen=True)
 class CallCaps:
-    """The longest any single call to an agent may take, whatever the turn has left."""
+    """The longest any single call to an agent may take, whatever the turn has left (`<agent>_s`)."""
 
     guard_s: float = 1.0
     nlu_s: float = 2.0
@@ -93,19 +83,19 @@ def _channel(address: str, breaker: CircuitBreaker, cap_s: float) -> grpc.aio.Ch
     )
 
 
-def connect_agents(addresses: AgentAddresses, caps: CallCaps | None = None) -> AgentClients:
-    """Open a channel per agent (lazily connected: an agent that is down now may be up for the next turn)."""
+def connect_agents(addresses: Mapping[str, str], caps: CallCaps | None = None) -> AgentClients:
+    """Open a channel per agent (lazily connected: an agent that is down now may be up for the next turn).
+
+    `addresses` maps each agent of `mesh.components.AGENT_NAMES` to its host:port.
+    """
     caps = caps or CallCaps()
-    breakers = {
-        name: CircuitBreaker(name) for name in ("guard", "nlu", "nlg", "context", "tasks", "feedback")
-    }
+    missing = [name for name in AGENT_NAMES if name not in addresses]
+    if missing:
+        raise ValueError(f"no address for agent(s) {', '.join(missing)}")
+    breakers = {name: CircuitBreaker(name) for name in AGENT_NAMES}
     chans = {
-        "guard": _channel(addresses.guard, breakers["guard"], caps.guard_s),
-        "nlu": _channel(addresses.nlu, breakers["nlu"], caps.nlu_s),
-        "nlg": _channel(addresses.nlg, breakers["nlg"], caps.nlg_s),
-        "context": _channel(addresses.context, breakers["context"], caps.context_s),
-        "tasks": _channel(addresses.tasks, breakers["tasks"], caps.tasks_s),
-        "feedback": _channel(addresses.feedback, breakers["feedback"], caps.feedback_s),
+        name: _channel(addresses[name], breakers[name], float(getattr(caps, f"{name}_s")))
+        for name in AGENT_NAMES
     }
     return AgentClients(
         guard=cast("guard_pb2_grpc.GuardServiceAsyncStub", guard_pb2_grpc.GuardServiceStub(chans["guard"])),

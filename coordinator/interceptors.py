@@ -17,7 +17,7 @@ from grpc.aio import ClientCallDetails
 
 from coordinator.circuit_breaker import CircuitBreaker
 from coordinator.turn_deadline import remaining
-from mesh.failure_cause import failed_on_store
+from mesh.errors import is_store_failure
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
         code = await call.code()
         if code not in FAILURE_CODES:
             self.breaker.record_success()
-        elif failed_on_store(await call.trailing_metadata()):
-            # The agent answered: its store did not. Not a verdict on the agent (mesh/failure_cause.py).
+        elif is_store_failure(await call.trailing_metadata()):
+            # The agent answered: its store did not. Not a verdict on the agent (mesh/errors.py).
             log.warning(
                 "%s agent: its store is unavailable (%s); not counted by the agent's circuit breaker",
                 self.breaker.name,

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import grpc
 from assist.v1 import coordinator_pb2, coordinator_pb2_grpc, feedback_pb2
-from grpc_interceptor.exceptions import NotFound, Unavailable
+from grpc_interceptor.exceptions import NotFound
 
 from coordinator import validation
 from coordinator.agent_clients import AgentClients
@@ -51,10 +51,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     ) -> coordinator_pb2.CreateConversationResponse:
         user_id = caller_user_id(context)
         validation.check_page_context(request.page_context)
-        try:
-            conversation = await self._conversations.create_conversation(user_id, request.page_context)
-        except StoreUnavailable as exc:
-            raise Unavailable("conversations cannot be stored right now; try again shortly") from exc
+        conversation = await self._conversations.create_conversation(user_id, request.page_context)
         return coordinator_pb2.CreateConversationResponse(conversation=conversation)
 
     async def Converse(  # noqa: N802 - gRPC method name
@@ -84,9 +81,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             if item is _END:
                 return
             if isinstance(item, BaseException):
-                if isinstance(item, StoreUnavailable):
-                    raise Unavailable("the assistant cannot store messages right now; try again shortly")
-                raise item
+                raise item  # StoreUnavailable and the rest become statuses in mesh.errors
             assert isinstance(item, coordinator_pb2.ConverseResponse)
             yield item
 
@@ -125,10 +120,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         validation.check_id(request.conversation_id, "conversation_id")
         await self._require_conversation(user_id, request.conversation_id)
         limit = min(request.page_size or 100, 500)
-        try:
-            messages = await self._turns.list_messages(user_id, request.conversation_id, limit)
-        except StoreUnavailable as exc:
-            raise Unavailable("history cannot be read right now; try again shortly") from exc
+        messages = await self._turns.list_messages(user_id, request.conversation_id, limit)
         return coordinator_pb2.ListMessagesResponse(messages=messages)
 
     async def SubmitFeedback(  # noqa: N802 - gRPC method name
@@ -179,10 +171,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         return coordinator_pb2.SubmitSatisfactionResponse(satisfaction_id=reply.satisfaction_id)
 
     async def _require_conversation(self, user_id: str, conversation_id: str) -> None:
-        try:
-            found = await self._conversations.get_conversation(user_id, conversation_id)
-        except StoreUnavailable as exc:
-            raise Unavailable("conversations cannot be read right now; try again shortly") from exc
+        found = await self._conversations.get_conversation(user_id, conversation_id)
         if found is None:
             raise NotFound(f"no conversation {conversation_id}")
 

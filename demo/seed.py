@@ -10,7 +10,7 @@ import asyncio
 from assist.v1 import common_pb2
 
 from demo.data import DemoData, load_demo_data
-from mesh.config import MongoSettings
+from mesh.config import MongoSettings, load_settings
 from mesh.storage.mongo import connect, default_database, ensure_indexes
 from mesh.storage.tasks import TaskStore
 
@@ -58,7 +58,7 @@ async def seed_demo_tasks(mongo_uri: str, timeout_ms: int = 5000) -> int:
 
 
 def main() -> None:
-    settings = MongoSettings()
+    settings = load_settings(MongoSettings)
     written = asyncio.run(seed_demo_tasks(settings.mongo_uri, max(settings.mongo_timeout_ms, 5000)))
     print(f"seeded {written} demo tasks into {settings.mongo_uri}")
 

@@ -2,8 +2,9 @@
 
 It plays the host's part of the integration: its own sign-in (a signed `demo_user` cookie), a `/token`
 endpoint that signs a short-lived JWT for the signed-in user (what the widget's `token-url` fetches), and
-pages that embed the widget with one script tag and one element. The edge mounts this app at `/` and
-serves `/v1/*` and `/widget/*` itself.
+pages that embed the widget with one script tag and one element. The development launcher's edge
+(`devtools.demo_edge`) mounts this app at `/` and serves `/v1/*` and `/widget/*` itself; the production
+edge never imports it.
 """
 
 from __future__ import annotations

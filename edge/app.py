@@ -1,4 +1,4 @@
-"""The edge's ASGI app: auth, limits, transcoding to the coordinator, health, the widget and the demo site."""
+"""The edge's ASGI app: auth, limits, transcoding to the coordinator, health and the widget bundle."""
 
 from __future__ import annotations
 
@@ -96,7 +96,8 @@ def create_app(
     channel: grpc.aio.Channel | None = None,
     extra_routes: list[BaseRoute] | None = None,
 ) -> Starlette:
-    """Build the edge. `extra_routes` (the demo site) are mounted last, below the API and health routes."""
+    """Build the edge. `extra_routes` are mounted last, below the API and health routes (the development
+    launcher's edge mounts the demo site there)."""
     holder: dict[str, EdgeState] = {}
 
     def state_now() -> EdgeState:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mesh.components import component
 from mesh.config import CommonSettings, RedisSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,17 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class EdgeSettings(CommonSettings, RedisSettings):
     service_name: str = "edge"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    coordinator_addr: str = "127.0.0.1:50051"
-    # The public key that verifies users' tokens (PEM). Empty: the local development key pair is used.
-    auth_public_key_file: str = ""
+    # Every interface, as a container needs; the development launcher sets HOST=127.0.0.1.
+    host: str = "0.0.0.0"
+    port: int = component("edge").port
+    coordinator_addr: str
+    # The public key that verifies users' tokens (PEM file); the development launcher supplies its own.
+    auth_public_key_file: str
     auth_issuer: str = "assist-demo-site"
     auth_audience: str = "assist-edge"
-    # Where the local development key pair lives (created on first use).
-    dev_keys_dir: Path = ROOT / ".local" / "dev-keys"
-    # Serve the demo task site at / (local development and tests only).
-    demo_site: bool = False
     widget_bundle: Path = ROOT / "widget" / "dist" / "assist-chat.js"
     # Comma-separated origins allowed to call the API from another site; empty: same origin only.
     cors_origins: str = ""

@@ -28,7 +28,7 @@ from assist.v1 import common_pb2, nlu_pb2
 from agents.nlu.cascade import NluCascade
 from agents.nlu.classifier import IntentClassifier, LabelledUtterance, load_examples
 from mesh.llm import LlmClient, LlmSettings
-from tests.fakes.gemini_server import FakeGemini, GeminiServer, RecordedRequest, Reply, error, json_answer
+from testing.gemini_server import FakeGemini, GeminiServer, RecordedRequest, Reply, error, json_answer
 
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
 

@@ -34,6 +34,12 @@ class Principal:
     display_name: str
 
 
+def dev_public_key_file(directory: Path) -> Path:
+    """The public half of the development key pair in `directory`, created on first use."""
+    load_or_create_dev_keypair(directory)
+    return directory / "dev-signing-key.pub.pem"
+
+
 def load_or_create_dev_keypair(directory: Path) -> tuple[bytes, bytes]:
     """Return (private PEM, public PEM) from directory, creating a new P-256 pair on first use."""
     private_path = directory / "dev-signing-key.pem"

@@ -1,6 +1,8 @@
 """Bootstrap for every gRPC server of the mesh: health, reflection, error mapping and a graceful stop.
 
-Each process calls `create_server()` (tests call it on port 0) and then `serve_until_signalled()`.
+A servicer is described once by `service_registration()`; `create_server()` (tests call it on port 0)
+serves it with gRPC health, reflection and the error interceptor (statuses and the store-failure metric),
+and `serve_until_signalled()` runs it until SIGTERM.
 """
 
 from __future__ import annotations
@@ -9,15 +11,39 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Sequence
+from typing import NamedTuple, TypeVar
 
 import grpc
+from google.protobuf.descriptor import FileDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_interceptor import AsyncExceptionToStatusInterceptor
 from grpc_reflection.v1alpha import reflection
+
+from mesh.error_status import ErrorStatusInterceptor
 
 log = logging.getLogger(__name__)
 
 Registrar = Callable[[grpc.aio.Server], None]
+S = TypeVar("S")
+
+
+class Registration(NamedTuple):
+    """How to add a servicer to a server, and the full names of the services it implements."""
+
+    register: Registrar
+    service_names: Sequence[str]
+
+
+def service_registration(
+    add_to_server: Callable[[S, grpc.aio.Server], None], servicer: S, proto: FileDescriptor
+) -> Registration:
+    """The registration of `servicer` for the one service declared in `proto` (e.g. `guard_pb2.DESCRIPTOR`).
+
+    `add_to_server` is the generated `add_XServiceServicer_to_server`.
+    """
+    services = list(proto.services_by_name.values())
+    if len(services) != 1:
+        raise ValueError(f"{proto.name} declares {len(services)} services; expected one")
+    return Registration(lambda server: add_to_server(servicer, server), (services[0].full_name,))
 
 
 async def create_server(
@@ -29,7 +55,7 @@ async def create_server(
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """Build and start a server with the given servicers; returns it with its bound port and health."""
     server = grpc.aio.server(
-        interceptors=[AsyncExceptionToStatusInterceptor(), *interceptors],
+        interceptors=[ErrorStatusInterceptor(), *interceptors],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
     register(server)

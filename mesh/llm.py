@@ -39,6 +39,10 @@ T = TypeVar("T")
 
 RETRYABLE_CODES = frozenset({408, 429, 500, 502, 503, 504})
 ATTEMPTS = Counter("assist_llm_attempts_total", "Model calls by model and outcome.", ["model", "outcome"])
+LOCAL_FALLBACKS = Counter(
+    "assist_llm_local_fallbacks_total",
+    "Model calls given up on (every model of the chain failed or ran out of time): the caller answers locally.",
+)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -326,6 +330,13 @@ class LlmClient:
                 if index:
                     log.warning("the fallback model answered", extra={"model": model, "failures": failures})
                 return model, index, result
+        # The caller's local answer (the NLG's local writer, the NLU's classifier) is used now: a quieter,
+        # poorer answer that would go unnoticed without this line and its counter.
+        LOCAL_FALLBACKS.inc()
+        log.warning(
+            "no model answered; falling back to the local answer",
+            extra={"models": list(models), "failures": failures},
+        )
         raise LlmUnavailable("; ".join(failures) or "no model configured")
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from mesh.config import CommonSettings
-from mesh.grpc_server import Registrar, create_server, serve_until_signalled
+from mesh.grpc_server import Registration, create_server, serve_until_signalled
 from mesh.logs import configure_logging
 from mesh.telemetry import configure_telemetry
 
@@ -16,13 +16,13 @@ log = logging.getLogger(__name__)
 
 # Builds the process's dependencies (clients, models) and yields how to register its servicers; cleans
 # up after the server has stopped.
-ServiceFactory = Callable[[], AbstractAsyncContextManager[tuple[Registrar, Sequence[str]]]]
+ServiceFactory = Callable[[], AbstractAsyncContextManager[Registration]]
 
 
 class AgentSettings(CommonSettings):
-    """Where an agent listens."""
+    """Where an agent listens: each process's class defaults LISTEN_ADDR to its port in mesh.components."""
 
-    listen_addr: str = "127.0.0.1:0"
+    listen_addr: str
     grace_seconds: float = 10.0
 
 

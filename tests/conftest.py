@@ -45,6 +45,12 @@ async def db(stack: Stack, database_name: str) -> AsyncIterator[Database]:
         await client.close()
 
 
+@pytest.fixture
+def topic() -> str:
+    """A Kafka topic of this test's own, so records of other tests and runs are never counted."""
+    return f"test.assist.{uuid.uuid4().hex[:12]}"
+
+
 # Fixtures that need local servers, with the marker a test using them gets. Applied from each test's
 # fixture closure (direct or through other fixtures), so `-m "not stack and not e2e"` (the fast lane,
 # `./dev test --fast`) leaves out every test that needs a server without anyone remembering to mark it.

@@ -60,8 +60,7 @@ def mongo_uri_for(stack: Stack, database: str) -> str:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a mesh process started by a test: gen/ importable, plus the given values."""
+    """The environment for a mesh process started by a test: the test's own, plus the given values."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
     env.update(extra)
     return env

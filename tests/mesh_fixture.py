@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from demo.seed import seed_demo_tasks
+from devtools.launcher import ROOT, Mesh, plan_mesh
 from mesh.auth import TokenSigner, load_or_create_dev_keypair
-from mesh.launcher import ROOT, Mesh, plan_mesh
 from tests.local_stack import Stack, mongo_uri_for
 
 

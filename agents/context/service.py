@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
 from assist.v1 import context_pb2, context_pb2_grpc, nlg_pb2
-from grpc_interceptor.exceptions import NotFound, Unavailable
+from grpc_interceptor.exceptions import NotFound
 
+from mesh.components import listen_address
 from mesh.config import MongoSettings, RedisSettings
-from mesh.failure_cause import store_cause_trailer
-from mesh.grpc_server import Registrar
-from mesh.process import AgentSettings
-from mesh.storage.mongo import StoreUnavailable
+from mesh.grpc_server import Registration, service_registration
+from mesh.process import AgentSettings, ServiceFactory
+from mesh.storage.from_settings import open_mongo, open_redis
 from mesh.storage.redis_store import SessionStore
-from mesh.storage.turns import ConversationStore, TurnStore
-from mesh.stores import open_mongo, open_redis
-
-log = logging.getLogger(__name__)
+from mesh.storage.turns import ConversationStore
 
 MAX_TURNS = 20
 DEFAULT_TURNS = 6
@@ -27,13 +23,13 @@ DEFAULT_TURNS = 6
 
 class ContextSettings(AgentSettings, MongoSettings, RedisSettings):
     service_name: str = "context"
+    listen_addr: str = listen_address("context")
     session_ttl_s: int = 30 * 60
 
 
 class ContextServicer(context_pb2_grpc.ContextServiceServicer):
-    def __init__(self, conversations: ConversationStore, turns: TurnStore, sessions: SessionStore) -> None:
+    def __init__(self, conversations: ConversationStore, sessions: SessionStore) -> None:
         self._conversations = conversations
-        self._turns = turns
         self._sessions = sessions
 
     async def GetContext(  # noqa: N802 - gRPC method name
@@ -42,13 +38,9 @@ class ContextServicer(context_pb2_grpc.ContextServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> context_pb2.GetContextResponse:
         n = min(request.max_turns or DEFAULT_TURNS, MAX_TURNS)
-        try:
-            # One read: the ownership check and the bounded history record come from the same document.
-            pairs = await self._conversations.history(request.user_id, request.conversation_id, n)
-        except StoreUnavailable as exc:
-            log.warning("GetContext: the conversation store is unavailable: %s", exc)
-            context.set_trailing_metadata(store_cause_trailer())
-            raise Unavailable("history cannot be read right now") from exc
+        # One read: the ownership check and the bounded history record come from the same document. A store
+        # failure becomes UNAVAILABLE with the store-cause trailer (mesh/error_status.py).
+        pairs = await self._conversations.history(request.user_id, request.conversation_id, n)
         if pairs is None:
             raise NotFound(f"no conversation {request.conversation_id}")
         session = await self._sessions.get(request.user_id, request.conversation_id)
@@ -64,16 +56,13 @@ class ContextServicer(context_pb2_grpc.ContextServiceServicer):
         )
 
 
-def context_service_factory(settings: ContextSettings):  # type: ignore[no-untyped-def]
+def context_service_factory(settings: ContextSettings) -> ServiceFactory:
     @asynccontextmanager
-    async def context_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    async def context_service() -> AsyncIterator[Registration]:
         async with open_mongo(settings) as db, open_redis(settings) as redis:
-            servicer = ContextServicer(
-                ConversationStore(db), TurnStore(db), SessionStore(redis, settings.session_ttl_s)
-            )
-            yield (
-                lambda server: context_pb2_grpc.add_ContextServiceServicer_to_server(servicer, server),
-                [context_pb2.DESCRIPTOR.services_by_name["ContextService"].full_name],
+            servicer = ContextServicer(ConversationStore(db), SessionStore(redis, settings.session_ttl_s))
+            yield service_registration(
+                context_pb2_grpc.add_ContextServiceServicer_to_server, servicer, context_pb2.DESCRIPTOR
             )
 
     return context_service

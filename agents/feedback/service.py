@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
 from assist.v1 import feedback_pb2, feedback_pb2_grpc
-from grpc_interceptor.exceptions import InvalidArgument, NotFound, Unavailable
 
+from mesh.components import listen_address
 from mesh.config import MongoSettings
-from mesh.grpc_server import Registrar
-from mesh.process import AgentSettings
+from mesh.grpc_server import Registration, service_registration
+from mesh.process import AgentSettings, ServiceFactory
 from mesh.storage.feedback import FeedbackStore
-from mesh.storage.mongo import NotFoundError, StoreUnavailable
-from mesh.stores import open_mongo
+from mesh.storage.from_settings import open_mongo
 
 
 class FeedbackSettings(AgentSettings, MongoSettings):
     service_name: str = "feedback"
+    listen_addr: str = listen_address("feedback")
 
 
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
@@ -30,16 +30,9 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         request: feedback_pb2.RecordFeedbackRequest,
         context: grpc.aio.ServicerContext,
     ) -> feedback_pb2.RecordFeedbackResponse:
-        try:
-            feedback_id = await self._store.record_feedback(
-                request.user_id, request.message_id, request.rating, request.comment
-            )
-        except NotFoundError as exc:
-            raise NotFound(f"no answer {request.message_id} for this user") from exc
-        except ValueError as exc:
-            raise InvalidArgument(str(exc)) from exc
-        except StoreUnavailable as exc:
-            raise Unavailable("feedback cannot be stored right now; try again shortly") from exc
+        feedback_id = await self._store.record_feedback(
+            request.user_id, request.message_id, request.rating, request.comment
+        )
         return feedback_pb2.RecordFeedbackResponse(feedback_id=feedback_id)
 
     async def RecordSatisfaction(  # noqa: N802 - gRPC method name
@@ -47,27 +40,19 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         request: feedback_pb2.RecordSatisfactionRequest,
         context: grpc.aio.ServicerContext,
     ) -> feedback_pb2.RecordSatisfactionResponse:
-        try:
-            satisfaction_id = await self._store.record_satisfaction(
-                request.user_id, request.conversation_id, request.score, request.comment
-            )
-        except NotFoundError as exc:
-            raise NotFound(f"no conversation {request.conversation_id} for this user") from exc
-        except ValueError as exc:
-            raise InvalidArgument(str(exc)) from exc
-        except StoreUnavailable as exc:
-            raise Unavailable("satisfaction cannot be stored right now; try again shortly") from exc
+        satisfaction_id = await self._store.record_satisfaction(
+            request.user_id, request.conversation_id, request.score, request.comment
+        )
         return feedback_pb2.RecordSatisfactionResponse(satisfaction_id=satisfaction_id)
 
 
-def feedback_service_factory(settings: FeedbackSettings):  # type: ignore[no-untyped-def]
+def feedback_service_factory(settings: FeedbackSettings) -> ServiceFactory:
     @asynccontextmanager
-    async def feedback_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    async def feedback_service() -> AsyncIterator[Registration]:
         async with open_mongo(settings) as db:
             servicer = FeedbackServicer(FeedbackStore(db))
-            yield (
-                lambda server: feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(servicer, server),
-                [feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name],
+            yield service_registration(
+                feedback_pb2_grpc.add_FeedbackServiceServicer_to_server, servicer, feedback_pb2.DESCRIPTOR
             )
 
     return feedback_service

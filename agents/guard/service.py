@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
 from assist.v1 import guard_pb2, guard_pb2_grpc
 
 from agents.guard.screen import screen
-from mesh.grpc_server import Registrar
+from mesh.components import listen_address
+from mesh.grpc_server import Registration, service_registration
+from mesh.process import AgentSettings
+
+
+class GuardSettings(AgentSettings):
+    """The guard needs nothing but where to listen: it screens text with rules, no store, no model."""
+
+    service_name: str = "guard"
+    listen_addr: str = listen_address("guard")
 
 
 class GuardServicer(guard_pb2_grpc.GuardServiceServicer):
@@ -27,9 +36,7 @@ class GuardServicer(guard_pb2_grpc.GuardServiceServicer):
 
 
 @asynccontextmanager
-async def guard_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
-    servicer = GuardServicer()
-    yield (
-        lambda server: guard_pb2_grpc.add_GuardServiceServicer_to_server(servicer, server),
-        [guard_pb2.DESCRIPTOR.services_by_name["GuardService"].full_name],
+async def guard_service() -> AsyncIterator[Registration]:
+    yield service_registration(
+        guard_pb2_grpc.add_GuardServiceServicer_to_server, GuardServicer(), guard_pb2.DESCRIPTOR
     )

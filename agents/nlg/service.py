@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 
 import grpc
 from assist.v1 import nlg_pb2, nlg_pb2_grpc
+from pydantic import model_validator
 
 from agents.nlg.cache import NAMESPACE, AnswerCache, CachedAnswer, cache_key
 from agents.nlg.coalesce import coalesce_deltas
 from agents.nlg.gemini_writer import GeminiWriter
 from agents.nlg.local_writer import LocalWriter
 from agents.nlg.prompts import load_prompts
+from mesh.components import listen_address
 from mesh.config import RedisSettings
-from mesh.grpc_server import Registrar
+from mesh.grpc_server import Registration, service_registration
 from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, StreamInterrupted
 from mesh.process import AgentSettings, ServiceFactory
 from mesh.storage.redis_store import ResponseCache, make_redis
@@ -34,12 +36,21 @@ Stream = AsyncIterator[nlg_pb2.StreamGenerateResponse]
 
 class NlgSettings(AgentSettings, LlmSettings, RedisSettings):
     service_name: str = "nlg"
+    # Only the response cache uses Redis, and only with Gemini: without them REDIS_URL may be left unset.
+    redis_url: str = ""
+    listen_addr: str = listen_address("nlg")
     # Used when the caller set no deadline.
     nlg_default_budget_s: float = 20.0
     # Kept back from the deadline for the local writer when Gemini fails.
     nlg_local_reserve_s: float = 0.25
     # Off: Gemini answers are never cached (the cache is never used without Gemini).
     nlg_cache_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _cache_needs_redis(self) -> NlgSettings:
+        if self.is_configured() and self.nlg_cache_enabled and not self.redis_url:
+            raise ValueError("REDIS_URL is required for the response cache (or set NLG_CACHE_ENABLED=false)")
+        return self
 
 
 class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
@@ -163,18 +174,10 @@ async def _dependencies(settings: NlgSettings) -> AsyncIterator[NlgServicer]:
 
 def nlg_service_factory(settings: NlgSettings) -> ServiceFactory:
     @asynccontextmanager
-    async def nlg_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    async def nlg_service() -> AsyncIterator[Registration]:
         async with _dependencies(settings) as servicer:
-            yield (
-                lambda server: nlg_pb2_grpc.add_NlgServiceServicer_to_server(servicer, server),
-                [nlg_pb2.DESCRIPTOR.services_by_name["NlgService"].full_name],
+            yield service_registration(
+                nlg_pb2_grpc.add_NlgServiceServicer_to_server, servicer, nlg_pb2.DESCRIPTOR
             )
 
     return nlg_service
-
-
-@asynccontextmanager
-async def nlg_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
-    """The process's services, configured from the environment (kept for callers of the old shape)."""
-    async with nlg_service_factory(NlgSettings())() as registration:
-        yield registration

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -14,7 +14,8 @@ from assist.v1 import nlu_pb2, nlu_pb2_grpc
 
 from agents.nlu.cascade import NluCascade
 from agents.nlu.classifier import IntentClassifier, load_examples
-from mesh.grpc_server import Registrar
+from mesh.components import listen_address
+from mesh.grpc_server import Registration, service_registration
 from mesh.llm import LlmClient, LlmSettings
 from mesh.process import AgentSettings, ServiceFactory
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 class NluSettings(AgentSettings, LlmSettings):
     service_name: str = "nlu"
+    listen_addr: str = listen_address("nlu")
     # The model trained at build time (python -m agents.nlu.train PATH); trained in-process when missing.
     nlu_model_path: Path = Path(__file__).resolve().parents[2] / ".local" / "models" / "nlu.joblib"
     # Below this local confidence Gemini is asked (when configured); measured with `python -m eval.nlu`.
@@ -67,7 +69,7 @@ def load_classifier(path: Path) -> IntentClassifier:
 
 def nlu_service_factory(settings: NluSettings) -> ServiceFactory:
     @asynccontextmanager
-    async def nlu_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    async def nlu_service() -> AsyncIterator[Registration]:
         async with AsyncExitStack() as stack:
             llm = None
             if settings.is_configured():
@@ -88,9 +90,8 @@ def nlu_service_factory(settings: NluSettings) -> ServiceFactory:
                 default_budget_s=settings.nlu_default_budget_s,
                 local_reserve_s=settings.nlu_local_reserve_s,
             )
-            yield (
-                lambda server: nlu_pb2_grpc.add_NluServiceServicer_to_server(servicer, server),
-                [nlu_pb2.DESCRIPTOR.services_by_name["NluService"].full_name],
+            yield service_registration(
+                nlu_pb2_grpc.add_NluServiceServicer_to_server, servicer, nlu_pb2.DESCRIPTOR
             )
 
     return nlu_service

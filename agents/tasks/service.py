@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
 from assist.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
-from grpc_interceptor.exceptions import InvalidArgument, NotFound, Unavailable
+from grpc_interceptor.exceptions import InvalidArgument, NotFound
 
+from mesh.components import listen_address
 from mesh.config import MongoSettings
-from mesh.grpc_server import Registrar
-from mesh.process import AgentSettings
-from mesh.storage.mongo import StoreUnavailable
+from mesh.grpc_server import Registration, service_registration
+from mesh.process import AgentSettings, ServiceFactory
+from mesh.storage.from_settings import open_mongo
 from mesh.storage.tasks import TaskStore
-from mesh.stores import open_mongo
 
 MAX_PAGE = 200
 
 
 class TasksSettings(AgentSettings, MongoSettings):
     service_name: str = "tasks"
+    listen_addr: str = listen_address("tasks")
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
@@ -34,16 +35,13 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     ) -> tasks_pb2.ListTasksResponse:
         if not request.user_id:
             raise InvalidArgument("user_id is required")
-        try:
-            tasks = await self._tasks.list_for_user(
-                request.user_id,
-                due_on_or_before=request.due_on_or_before,
-                exclude_done=request.exclude_done,
-                title_query=request.title_query,
-                limit=min(request.page_size or 50, MAX_PAGE),
-            )
-        except StoreUnavailable as exc:
-            raise Unavailable("tasks cannot be read right now") from exc
+        tasks = await self._tasks.list_for_user(
+            request.user_id,
+            due_on_or_before=request.due_on_or_before,
+            exclude_done=request.exclude_done,
+            title_query=request.title_query,
+            limit=min(request.page_size or 50, MAX_PAGE),
+        )
         return tasks_pb2.ListTasksResponse(tasks=tasks)
 
     async def GetTask(  # noqa: N802 - gRPC method name
@@ -53,13 +51,10 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     ) -> tasks_pb2.GetTaskResponse:
         if not request.user_id or not request.task_id:
             raise InvalidArgument("user_id and task_id are required")
-        try:
-            task = await self._tasks.get_for_user(request.user_id, request.task_id)
-            if task is None:
-                raise NotFound(f"no task {request.task_id} for this user")
-            blockers = await self._tasks.get_many(list(task.blocked_by_task_ids))
-        except StoreUnavailable as exc:
-            raise Unavailable("tasks cannot be read right now") from exc
+        task = await self._tasks.get_for_user(request.user_id, request.task_id)
+        if task is None:
+            raise NotFound(f"no task {request.task_id} for this user")
+        blockers = await self._tasks.get_many(list(task.blocked_by_task_ids))
         return tasks_pb2.GetTaskResponse(
             task=task,
             blockers=[_blocker_view(b) for b in blockers if b.status != common_pb2.TASK_STATUS_DONE],
@@ -77,14 +72,13 @@ def _blocker_view(task: common_pb2.Task) -> common_pb2.Task:
     )
 
 
-def tasks_service_factory(settings: TasksSettings):  # type: ignore[no-untyped-def]
+def tasks_service_factory(settings: TasksSettings) -> ServiceFactory:
     @asynccontextmanager
-    async def tasks_service() -> AsyncIterator[tuple[Registrar, Sequence[str]]]:
+    async def tasks_service() -> AsyncIterator[Registration]:
         async with open_mongo(settings) as db:
             servicer = TasksServicer(TaskStore(db))
-            yield (
-                lambda server: tasks_pb2_grpc.add_TasksServiceServicer_to_server(servicer, server),
-                [tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name],
+            yield service_registration(
+                tasks_pb2_grpc.add_TasksServiceServicer_to_server, servicer, tasks_pb2.DESCRIPTOR
             )
 
     return tasks_service

@@ -1,4 +1,5 @@
-"""Events: the Kafka topics and producer settings, and the outbox relay that moves stored events to Kafka.
+"""Events, the library half: Kafka topic names, encoding and the producer's settings.
 
-`python -m mesh.events` runs the relay. See docs/data.md for the topics and delivery guarantees.
+Used by the stores (outbox entries), the relay process (`outbox_relay/`) and the analytics consumer
+(`analytics/`). See docs/data.md for the topics and delivery guarantees.
 """

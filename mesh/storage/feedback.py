@@ -19,6 +19,7 @@ from assist.v1 import common_pb2, events_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from pymongo.errors import DuplicateKeyError
 
+from mesh.errors import InvalidInput
 from mesh.events.kafka import FEEDBACK_TOPIC
 from mesh.storage.mongo import (
     Database,
@@ -66,11 +67,11 @@ class FeedbackStore:
     ) -> str:
         """Store the user's rating of an assistant message and return the feedback id.
 
-        Raises NotFoundError unless the message is a completed turn of this user, ValueError for an
+        Raises NotFoundError unless the message is a completed turn of this user, InvalidInput for an
         unspecified rating or an over-long comment.
         """
         if rating not in (common_pb2.FEEDBACK_RATING_UP, common_pb2.FEEDBACK_RATING_DOWN):
-            raise ValueError("rating must be up or down")
+            raise InvalidInput("rating must be up or down")
         _check_comment(comment)
         turn = await self._db.turns.find_one(
             {"_id": message_id, "user_id": user_id, "state": "done"}, projection={"conversation_id": 1}
@@ -106,11 +107,11 @@ class FeedbackStore:
     async def record_satisfaction(self, user_id: str, conversation_id: str, score: int, comment: str) -> str:
         """Store the user's 1-5 satisfaction with a conversation and return its id.
 
-        Raises NotFoundError unless the conversation is the user's, ValueError for a score outside 1-5 or
+        Raises NotFoundError unless the conversation is the user's, InvalidInput for a score outside 1-5 or
         an over-long comment.
         """
         if not 1 <= score <= 5:
-            raise ValueError("score must be between 1 and 5")
+            raise InvalidInput("score must be between 1 and 5")
         _check_comment(comment)
         if await self._db.conversations.find_one({"_id": conversation_id, "user_id": user_id}) is None:
             raise NotFoundError("conversation not found")
@@ -150,4 +151,4 @@ class FeedbackStore:
 
 def _check_comment(comment: str) -> None:
     if len(comment) > MAX_COMMENT_CHARS:
-        raise ValueError(f"comment longer than {MAX_COMMENT_CHARS} characters")
+        raise InvalidInput(f"comment longer than {MAX_COMMENT_CHARS} characters")

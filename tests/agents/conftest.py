@@ -14,9 +14,9 @@ import pytest
 from assist.v1 import common_pb2, nlg_pb2, nlg_pb2_grpc
 
 from agents.nlg.service import NlgServicer
-from mesh.grpc_server import create_server
+from mesh.grpc_server import create_server, service_registration
 from mesh.llm import LlmClient, LlmSettings
-from tests.fakes.gemini_server import FakeGemini, GeminiServer
+from testing.gemini_server import FakeGemini, GeminiServer
 
 PRIMARY = "gemini-2.5-flash"
 FALLBACK = "gemini-2.5-flash-lite"
@@ -79,8 +79,9 @@ async def serve_nlg() -> AsyncIterator[NlgServe]:
 
         async def serve(servicer: NlgServicer) -> nlg_pb2_grpc.NlgServiceStub:
             server, port, _ = await create_server(
-                lambda s: nlg_pb2_grpc.add_NlgServiceServicer_to_server(servicer, s),
-                [nlg_pb2.DESCRIPTOR.services_by_name["NlgService"].full_name],
+                *service_registration(
+                    nlg_pb2_grpc.add_NlgServiceServicer_to_server, servicer, nlg_pb2.DESCRIPTOR
+                )
             )
             stack.push_async_callback(server.stop, None)
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import pytest
 from google.genai import types
+from prometheus_client import REGISTRY
 
 from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, StreamInterrupted
+from testing.gemini_server import FakeGemini, answer, cut, error, json_answer, malformed
 from tests.agents.conftest import FALLBACK, PRIMARY
-from tests.fakes.gemini_server import FakeGemini, answer, cut, error, json_answer, malformed
 
 CONTENTS = [types.Content(role="user", parts=[types.Part(text="hello")])]
 CONFIG = types.GenerateContentConfig(system_instruction="Be brief.", temperature=0.1, top_p=0.8, top_k=20)
@@ -121,6 +122,32 @@ async def test_everything_failing_raises_unavailable_before_the_deadline(
         await client.open_stream(CONTENTS, CONFIG, deadline)
     assert time.monotonic() < deadline
     assert len(fake_gemini.requests) == 6
+
+
+def _local_fallbacks() -> float:
+    return REGISTRY.get_sample_value("assist_llm_local_fallbacks_total") or 0.0
+
+
+async def test_giving_up_on_every_model_is_logged_and_counted(
+    fake_gemini: FakeGemini, llm_client: Build, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_gemini.script(*[error(500)] * 3, model=PRIMARY)
+    fake_gemini.script(*[error(500)] * 3, model=FALLBACK)
+    before = _local_fallbacks()
+    with pytest.raises(LlmUnavailable):
+        await llm_client().open_stream(CONTENTS, CONFIG, _in(5))
+    assert _local_fallbacks() == before + 1
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and r.name == "mesh.llm"]
+    assert any("falling back to the local answer" in r.getMessage() for r in warnings)
+
+
+async def test_an_answer_from_the_fallback_model_is_not_a_local_fallback(
+    fake_gemini: FakeGemini, llm_client: Build
+) -> None:
+    fake_gemini.script(*[error(500)] * 3, model=PRIMARY)
+    before = _local_fallbacks()
+    await _collect(llm_client())
+    assert _local_fallbacks() == before
 
 
 async def test_a_first_token_slower_than_the_deadline_gives_up_in_time(

@@ -18,8 +18,8 @@ from agents.nlg.prompts import load_prompts
 from agents.nlg.service import NlgServicer
 from mesh.llm import LlmClient
 from mesh.storage.redis_store import ResponseCache, make_redis
+from testing.gemini_server import FakeGemini, answer, cut
 from tests.agents.conftest import BOARD, PRIMARY, NlgServe, generation_input
-from tests.fakes.gemini_server import FakeGemini, answer, cut
 from tests.local_stack import Stack
 
 BOOK = load_prompts()

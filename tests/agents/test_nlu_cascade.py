@@ -13,9 +13,9 @@ from assist.v1 import common_pb2, nlu_pb2, nlu_pb2_grpc
 from agents.nlu.cascade import NluCascade
 from agents.nlu.classifier import IntentClassifier, load_examples
 from agents.nlu.service import NluServicer
-from mesh.grpc_server import create_server
+from mesh.grpc_server import create_server, service_registration
 from mesh.llm import LlmClient
-from tests.fakes.gemini_server import FakeGemini, error, json_answer, malformed
+from testing.gemini_server import FakeGemini, error, json_answer, malformed
 
 NLU_MODEL = "gemini-2.5-flash-lite"
 UNSURE = "hmm, the thing with Marta's rollout, where are we?"
@@ -41,8 +41,7 @@ async def nlu_stub(
     """A real NLU server whose cascade always asks Gemini (threshold above any confidence)."""
     servicer = NluServicer(NluCascade(classifier, llm_client(), threshold=1.01, model=NLU_MODEL))
     server, port, _ = await create_server(
-        lambda s: nlu_pb2_grpc.add_NluServiceServicer_to_server(servicer, s),
-        [nlu_pb2.DESCRIPTOR.services_by_name["NluService"].full_name],
+        *service_registration(nlu_pb2_grpc.add_NluServiceServicer_to_server, servicer, nlu_pb2.DESCRIPTOR)
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield nlu_pb2_grpc.NluServiceStub(channel)

@@ -42,7 +42,7 @@ from assist.v1 import (
 )
 from google.protobuf.message import Message
 
-from coordinator.agent_clients import AgentAddresses
+from mesh.components import AGENT_NAMES
 from mesh.grpc_server import create_server
 
 
@@ -225,9 +225,6 @@ class FakeFeedback(feedback_pb2_grpc.FeedbackServiceServicer):
         return await self.record_satisfaction.unary(request, context)
 
 
-AGENT_NAMES = ("guard", "nlu", "nlg", "context", "tasks", "feedback")
-
-
 @dataclass
 class FakeAgents:
     """The six fake agents, each on its own server; `stop(name)` takes one really down."""
@@ -241,8 +238,8 @@ class FakeAgents:
     servers: dict[str, grpc.aio.Server] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
 
-    def addresses(self) -> AgentAddresses:
-        return AgentAddresses(**{name: f"127.0.0.1:{self.ports[name]}" for name in AGENT_NAMES})
+    def addresses(self) -> dict[str, str]:
+        return {name: f"127.0.0.1:{self.ports[name]}" for name in AGENT_NAMES}
 
     async def start(self) -> None:
         registrars: dict[str, tuple[Callable[[Any, grpc.aio.Server], None], str]] = {

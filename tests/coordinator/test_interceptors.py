@@ -13,7 +13,7 @@ from assist.v1 import nlu_pb2, nlu_pb2_grpc
 from coordinator.circuit_breaker import BreakerState, CircuitBreaker
 from coordinator.interceptors import CircuitBreakerInterceptor, DeadlineInterceptor, RetryInterceptor
 from coordinator.turn_deadline import turn_deadline
-from mesh.failure_cause import store_cause_trailer
+from mesh.errors import STORE_CAUSE, STORE_CAUSE_VALUE
 from mesh.grpc_server import create_server
 
 UNDERSTAND = "/assist.v1.NluService/Understand"
@@ -27,7 +27,7 @@ class ScriptedNlu(nlu_pb2_grpc.NluServiceServicer):
     def __init__(self, failures: int = 0, delay_s: float = 0.0) -> None:
         self.failures = failures
         self.delay_s = delay_s
-        self.store_down = False  # fail as an agent whose store is unavailable (mesh/failure_cause.py)
+        self.store_down = False  # fail as an agent whose store is unavailable (mesh/errors.py)
         self.calls = 0
         self.deadlines: list[float | None] = []
 
@@ -35,7 +35,7 @@ class ScriptedNlu(nlu_pb2_grpc.NluServiceServicer):
         self.calls += 1
         self.deadlines.append(context.time_remaining())
         if self.store_down:
-            context.set_trailing_metadata(store_cause_trailer())
+            context.set_trailing_metadata(((STORE_CAUSE, STORE_CAUSE_VALUE),))
             await context.abort(grpc.StatusCode.UNAVAILABLE, "history cannot be read right now")
         if self.calls <= self.failures:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e.sse import TurnResult, new_conversation, send_message
-from tests.fakes.gemini_server import GeminiServer, echo
+from testing.gemini_server import GeminiServer, echo
+from testing.sse import TurnResult, new_conversation, send_message
 from tests.local_stack import Stack
 from tests.mesh_fixture import MeshUnderTest, running_mesh
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mesh.launcher import ROOT, free_port
-from tests.e2e.sse import new_conversation, send_message
+from devtools.launcher import ROOT, free_port
+from testing.sse import new_conversation, send_message
 from tests.mesh_fixture import MeshUnderTest
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +26,10 @@ def strict_edge(mesh_up: MeshUnderTest) -> Iterator[str]:
         **mesh_up.mesh.env,
         "PORT": str(port),
         "SERVICE_NAME": "edge-strict",
-        "DEMO_SITE": "0",
         "TURN_RATE_BURST": "2",
         "TURN_RATE_PER_S": "0.01",
         "REDIS_URL": mesh_up.mesh.env["REDIS_URL"],
+        "HOST": "127.0.0.1",
     }
     process = subprocess.Popen([sys.executable, "-m", "edge"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import redis
 
-from tests.e2e.sse import TurnResult, new_conversation, send_message
-from tests.fakes.gemini_server import FakeGemini, GeminiServer, answer, error
+from testing.gemini_server import FakeGemini, GeminiServer, answer, error
+from testing.sse import TurnResult, new_conversation, send_message
 from tests.local_stack import Stack
 from tests.mesh_fixture import MeshUnderTest, running_mesh
 

@@ -22,7 +22,7 @@ from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 from mesh.events.kafka import INTERACTIONS_TOPIC, decode
 from mesh.identity import user_metadata
 from mesh.storage.mongo import connect, default_database
-from tests.e2e.sse import new_conversation, send_message
+from testing.sse import new_conversation, send_message
 from tests.local_stack import Stack
 from tests.mesh_fixture import MeshUnderTest
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from demo.data import DemoTask, load_demo_data
-from tests.e2e.sse import new_conversation, send_message
+from testing.sse import new_conversation, send_message
 from tests.mesh_fixture import MeshUnderTest
 
 pytestmark = pytest.mark.e2e

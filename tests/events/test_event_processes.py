@@ -1,4 +1,4 @@
-"""`python -m mesh.events` and `python -m mesh.analytics` as real processes: they work and stop on SIGTERM."""
+"""`python -m outbox_relay` and `python -m analytics` as real processes: they work and stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ async def test_relay_process_publishes_the_outbox_and_stops_on_sigterm(
         {"_id": "t1", "state": "done", "outbox": [outbox_entry(topic, "c1", envelope)], "outbox_pending": True,
          "outbox_since": now}
     )  # fmt: skip
-    process = await _start("mesh.events", RELAY_ID="relay-under-test", **env)
+    process = await _start("outbox_relay", RELAY_ID="relay-under-test", **env)
     try:
         await _eventually(lambda: _no_pending(db))
     finally:
@@ -89,7 +89,7 @@ async def test_analytics_process_stores_facts_and_stops_on_sigterm(
         await producer.send_and_wait(INTERACTIONS_TOPIC, encode(envelope), key=b"c1")
     finally:
         await producer.stop()
-    process = await _start("mesh.analytics", ANALYTICS_GROUP_ID=f"test-{uuid.uuid4().hex[:8]}", **env)
+    process = await _start("analytics", ANALYTICS_GROUP_ID=f"test-{uuid.uuid4().hex[:8]}", **env)
     try:
         await _eventually(lambda: _stored(db, envelope.event_id), timeout_s=60)
     finally:

@@ -19,13 +19,13 @@ import pytest
 from assist.v1 import common_pb2, events_pb2, nlg_pb2
 from pymongo import AsyncMongoClient, monitoring
 
-from mesh.analytics.consumer import daily_summary, record_events
+from analytics.consumer import daily_summary, record_events
 from mesh.events.kafka import INTERACTIONS_TOPIC, make_producer
-from mesh.events.outbox import OutboxRelay
 from mesh.storage.feedback import FeedbackStore
 from mesh.storage.mongo import Database, Document, ensure_indexes, latest_claim, try_claim, utcnow
 from mesh.storage.tasks import TaskStore
 from mesh.storage.turns import ConversationStore, TurnStore
+from outbox_relay.relay import OutboxRelay
 from tests.local_stack import Stack, mongo_uri_for
 
 pytestmark = pytest.mark.stack

@@ -13,7 +13,7 @@ and answers from a per-test script: a normal answer, a slow first token, a strea
 with `Retry-After`, malformed JSON. With nothing scripted it echoes the task facts it was given, so tests
 can check that the facts reached the model.
 
-Run it alone for benchmarks: `python -m tests.fakes.gemini_server --port 8089 --first-delay 0.4`.
+Run it alone for benchmarks: `python -m testing.gemini_server --port 8089 --first-delay 0.4`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""`./dev up`: run the whole mesh in the foreground on fixed local ports until Ctrl-C."""
+"""`./dev up`: run the whole mesh in the foreground on fixed local ports until Ctrl-C.
+
+The ports are each component's default (`mesh.components`) plus ASSIST_PORT_OFFSET (default 0); EDGE_PORT
+overrides the edge's alone.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,21 @@ import signal
 import time
 from pathlib import Path
 
-from mesh.launcher import ROOT, plan_mesh
+from devtools.launcher import ROOT, plan_mesh
 
 
 def main() -> None:
     stack_env = {k: os.environ[k] for k in ("MONGO_URI", "REDIS_URL", "KAFKA_BOOTSTRAP") if k in os.environ}
-    edge_port = int(os.environ.get("EDGE_PORT", "8080"))
+    offset = int(os.environ.get("ASSIST_PORT_OFFSET", "0"))
+    edge_port = int(os.environ["EDGE_PORT"]) if "EDGE_PORT" in os.environ else None
     mesh = plan_mesh(
-        stack_env, log_dir=ROOT / ".local" / "logs" / "mesh", edge_port=edge_port, fixed_ports=True
+        stack_env,
+        log_dir=ROOT / ".local" / "logs" / "mesh",
+        edge_port=edge_port,
+        fixed_ports=True,
+        port_offset=offset,
     )
+    metrics_ports = sorted(c.metrics_port for c in mesh.components.values())
     started = time.monotonic()
     stopping = False
 
@@ -31,7 +41,7 @@ def main() -> None:
             f"\nAssist mesh is up in {time.monotonic() - started:.1f} s.\n"
             f"  Demo site with the widget:  {mesh.edge_url}/\n"
             f"  Coordinator gRPC API:       {mesh.coordinator_addr}\n"
-            f"  Prometheus metrics:         {mesh.metrics_url('coordinator')} (ports 9101-9110)\n"
+            f"  Prometheus metrics:         {mesh.metrics_url('coordinator')} (ports {metrics_ports[0]}-{metrics_ports[-1]})\n"
             f"  Logs:                       {Path(mesh.log_dir).relative_to(ROOT)}/\n"
             "Press Ctrl-C to stop (the local servers keep running; ./dev stop stops them).\n",
             flush=True,

@@ -1,4 +1,4 @@
-"""`python -m mesh.events`: the outbox relay process (MONGO_URI, KAFKA_BOOTSTRAP; stops on SIGTERM)."""
+"""`python -m outbox_relay`: the outbox relay process (MONGO_URI, KAFKA_BOOTSTRAP; stops on SIGTERM)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import logging
 import os
 import socket
 
-from mesh.config import CommonSettings, KafkaSettings, MongoSettings
+from aiokafka.errors import KafkaError
+
+from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.events.kafka import ensure_topics, make_producer
-from mesh.events.outbox import OutboxRelay
 from mesh.logs import configure_logging
-from mesh.stores import open_mongo
+from mesh.storage.from_settings import open_mongo
 from mesh.telemetry import configure_telemetry
 from mesh.worker import stop_on_signals
+from outbox_relay.relay import OutboxRelay
 
 log = logging.getLogger("assist.events")
 
@@ -32,7 +34,7 @@ async def run(settings: RelaySettings) -> None:
     async with open_mongo(settings) as db:
         try:
             await ensure_topics(settings.kafka_bootstrap)
-        except Exception as exc:  # the broker may be down; the relay retries publishing anyway
+        except KafkaError as exc:  # the broker may be down; the relay retries publishing anyway
             log.warning("could not ensure topics at start: %s", exc)
         relay = OutboxRelay(
             db,
@@ -45,7 +47,7 @@ async def run(settings: RelaySettings) -> None:
 
 
 def main() -> None:
-    settings = RelaySettings()
+    settings = load_settings(RelaySettings)
     configure_logging(settings.service_name, settings.log_level)
     configure_telemetry(settings, grpc_server=False)
     asyncio.run(run(settings))

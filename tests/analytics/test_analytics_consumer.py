@@ -10,7 +10,7 @@ import pytest
 from assist.v1 import common_pb2, events_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from mesh.analytics.consumer import AnalyticsConsumer, daily_summary, prune_before, record_events
+from analytics.consumer import AnalyticsConsumer, daily_summary, prune_before, record_events
 from mesh.events.kafka import encode, make_producer
 from mesh.storage.mongo import Database
 from tests.events.kafka_helpers import create_topic

@@ -1,7 +1,7 @@
 """Start and stop the mesh's processes on this machine: the run command and the end-to-end tests use it.
 
-Each component is a real process (`python -m ...`) on its own loopback port; `wait_ready` polls each
-one's health (gRPC health for agents and the coordinator, /healthz for the edge) before returning.
+Each component of `mesh.components` is a real process (`python -m ...`) on its own loopback port;
+`wait_ready` polls each one's declared health check before returning.
 """
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh.auth import dev_public_key_file
+from mesh.components import COMPONENTS, Component
+
 ROOT = Path(__file__).resolve().parent.parent
-AGENTS = ("guard", "nlu", "nlg", "context", "tasks", "feedback")
 
 
 def free_port() -> int:
@@ -31,19 +34,25 @@ def free_port() -> int:
 
 
 @dataclass(frozen=True)
-class Component:
-    name: str
-    module: str
+class Placed:
+    """A component with the ports it was given for this run."""
+
+    spec: Component
     port: int
-    kind: str  # "grpc", "http" or "worker" (no port)
-    metrics_port: int = 0  # Prometheus /metrics; 0: none
+    metrics_port: int
+    # What `python -m` runs: the registry's module, or a development stand-in (the edge with the demo).
+    module: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
 
 @dataclass
 class Mesh:
     """The processes of one local mesh, with their ports and logs."""
 
-    components: dict[str, Component]
+    components: dict[str, Placed]
     env: dict[str, str]
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -71,15 +80,20 @@ class Mesh:
                 continue
             comp = self.components[name]
             env = dict(self.env)
-            if comp.kind == "grpc":
+            if comp.spec.kind == "grpc":
                 env["LISTEN_ADDR"] = self.address(name)
-            elif comp.kind == "http":
+            elif comp.spec.kind == "http":
+                env["HOST"] = "127.0.0.1"
                 env["PORT"] = str(comp.port)
             env["SERVICE_NAME"] = name
             env["METRICS_PORT"] = str(comp.metrics_port)
             log = (self.log_dir / f"{name}.log").open("ab")
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", comp.module], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", comp.module],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             log.close()
         self.wait_ready(*names)
@@ -100,15 +114,14 @@ class Mesh:
                     )
                 time.sleep(0.1)
 
-    def _ready(self, comp: Component) -> bool:
-        if comp.kind == "worker":
+    def _ready(self, comp: Placed) -> bool:
+        if comp.spec.health == "none":
             return True
-        if comp.kind == "http":
+        if comp.spec.health == "http":
             try:
-                import httpx
-
-                return httpx.get(f"http://127.0.0.1:{comp.port}/healthz", timeout=0.5).status_code == 200
-            except Exception:
+                url = f"http://127.0.0.1:{comp.port}{comp.spec.health_path}"
+                return httpx.get(url, timeout=0.5).status_code == 200
+            except httpx.HTTPError:
                 return False
         with grpc.insecure_channel(self.address(comp.name)) as channel:
             try:
@@ -142,29 +155,40 @@ def plan_mesh(
     edge_port: int | None = None,
     extra_env: Mapping[str, str] | None = None,
     fixed_ports: bool = False,
+    port_offset: int = 0,
+    demo_site: bool = True,
 ) -> Mesh:
-    """Lay out the mesh: ports (fixed for the run command, free ones for tests) and environment."""
-    base = 50060
-    components: dict[str, Component] = {}
-    for i, name in enumerate(AGENTS, start=1):
-        components[name] = Component(name, f"agents.{name}", base + i if fixed_ports else free_port(), "grpc")
-    components["coordinator"] = Component(
-        "coordinator", "coordinator", 50051 if fixed_ports else free_port(), "grpc"
+    """Lay out the mesh: ports and environment.
+
+    Fixed ports (the run command) are each component's default plus `port_offset`, so a second mesh can
+    run beside `./dev up`; otherwise (tests) every port is a free one. The environment carries every
+    address a process needs: its settings have no local defaults. With `demo_site` the edge is
+    `devtools.demo_edge`, serving the demo task site at `/`; tokens are signed with the development key
+    pair in DEV_KEYS_DIR (default .local/dev-keys), whose public half every edge verifies with.
+    """
+    components: dict[str, Placed] = {}
+    for spec in COMPONENTS:
+        if fixed_ports:
+            port = spec.port + port_offset if spec.port else 0
+            metrics = spec.metrics_port + port_offset
+        else:
+            port = free_port() if spec.port else 0
+            metrics = free_port()
+        components[spec.name] = Placed(spec, port, metrics, spec.module)
+    edge = components["edge"]
+    components["edge"] = replace(
+        edge,
+        port=edge.port if edge_port is None else edge_port,
+        module="devtools.demo_edge" if demo_site else edge.module,
     )
-    components["relay"] = Component("relay", "mesh.events", 0, "worker")
-    components["analytics"] = Component("analytics", "mesh.analytics", 0, "worker")
-    port = edge_port if edge_port is not None else (8080 if fixed_ports else free_port())
-    components["edge"] = Component("edge", "edge", port, "http")
-    for i, (name, comp) in enumerate(components.items()):
-        metrics = 9101 + i if fixed_ports else free_port()
-        components[name] = Component(comp.name, comp.module, comp.port, comp.kind, metrics)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen")])
     env["PYTHONUNBUFFERED"] = "1"
     env.update(stack_env)
-    for name in AGENTS:
-        env[f"{name.upper()}_ADDR"] = f"127.0.0.1:{components[name].port}"
-    env["COORDINATOR_ADDR"] = f"127.0.0.1:{components['coordinator'].port}"
-    env["DEMO_SITE"] = "1"
+    for placed in components.values():
+        if placed.spec.address_env:
+            env[placed.spec.address_env] = f"127.0.0.1:{placed.port}"
     env.update(extra_env or {})
+    keys_dir = Path(env.get("DEV_KEYS_DIR") or ROOT / ".local" / "dev-keys")
+    env["DEV_KEYS_DIR"] = str(keys_dir)
+    env.setdefault("AUTH_PUBLIC_KEY_FILE", str(dev_public_key_file(keys_dir)))
     return Mesh(components=components, env=env, log_dir=log_dir)

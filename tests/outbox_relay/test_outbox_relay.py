@@ -11,10 +11,10 @@ from aiokafka import AIOKafkaProducer
 from assist.v1 import common_pb2, events_pb2, nlg_pb2
 
 from mesh.events.kafka import make_producer
-from mesh.events.outbox import OutboxRelay
 from mesh.storage.feedback import FeedbackStore
 from mesh.storage.mongo import Database
 from mesh.storage.turns import ConversationStore, TurnStore
+from outbox_relay.relay import OutboxRelay
 from tests.events.kafka_helpers import create_topic, event_id_counts, read_topic
 from tests.local_stack import Stack
 from tests.storage.outage import RESTARTED_ELSEWHERE, is_listening

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from pymongo.errors import ConnectionFailure
 from redis.asyncio import Redis
 
 from mesh.config import MongoSettings, RedisSettings
@@ -22,7 +23,7 @@ async def open_mongo(settings: MongoSettings) -> AsyncIterator[Database]:
     db = default_database(client)
     try:
         await ensure_indexes(db)
-    except Exception as exc:  # MongoDB may come up later; calls answer UNAVAILABLE until it does
+    except ConnectionFailure as exc:  # MongoDB may come up later; calls answer UNAVAILABLE until it does
         log.warning("could not ensure MongoDB indexes at start-up: %s", exc)
     try:
         yield db

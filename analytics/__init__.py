@@ -1,4 +1,4 @@
 """Analytics: a Kafka consumer that turns interaction and feedback events into daily figures.
 
-`python -m mesh.analytics` runs it. Each event is counted once however often Kafka delivers it.
+`python -m analytics` runs it. Each event is counted once however often Kafka delivers it.
 """

@@ -1,4 +1,4 @@
-"""`python -m mesh.analytics`: the analytics consumer process (MONGO_URI, KAFKA_BOOTSTRAP; stops on SIGTERM)."""
+"""`python -m analytics`: the analytics consumer process (MONGO_URI, KAFKA_BOOTSTRAP; stops on SIGTERM)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 
-from mesh.analytics.consumer import AnalyticsConsumer
-from mesh.config import CommonSettings, KafkaSettings, MongoSettings
+from aiokafka.errors import KafkaError
+
+from analytics.consumer import AnalyticsConsumer
+from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.logs import configure_logging
-from mesh.stores import open_mongo
+from mesh.storage.from_settings import open_mongo
 from mesh.telemetry import configure_telemetry
 from mesh.worker import stop_on_signals
 
@@ -33,7 +35,7 @@ async def run(settings: AnalyticsSettings) -> None:
             try:
                 await consumer.start()
                 break
-            except Exception as exc:  # Kafka not reachable yet
+            except KafkaError as exc:  # Kafka not reachable yet (connection refused, metadata timeout)
                 await consumer.stop()
                 log.warning("cannot join the consumer group yet (%s); retrying in %.1f s", exc, delay)
                 with contextlib.suppress(TimeoutError):
@@ -50,7 +52,7 @@ async def run(settings: AnalyticsSettings) -> None:
 
 
 def main() -> None:
-    settings = AnalyticsSettings()
+    settings = load_settings(AnalyticsSettings)
     configure_logging(settings.service_name, settings.log_level)
     configure_telemetry(settings, grpc_server=False)
     asyncio.run(run(settings))

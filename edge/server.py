@@ -1,0 +1,48 @@
+"""Running an edge app: logs and telemetry, the token verifier from settings, and uvicorn.
+
+Shared by `python -m edge` and the development launcher's edge with the demo site (devtools.demo_edge).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+
+from edge.settings import EdgeSettings
+from mesh.auth import TokenVerifier
+from mesh.config import ConfigurationError
+from mesh.logs import configure_logging
+from mesh.telemetry import configure_telemetry
+
+
+def configure_process(settings: EdgeSettings) -> None:
+    """Logs and telemetry for an edge process; call once, first."""
+    configure_logging(settings.service_name, settings.log_level)
+    configure_telemetry(settings, grpc_server=False, grpc_client=True)
+
+
+def verifier_for(settings: EdgeSettings, public_pem: bytes | None = None) -> TokenVerifier:
+    """The verifier of users' tokens: the public key in AUTH_PUBLIC_KEY_FILE unless one is given."""
+    if public_pem is None:
+        path = Path(settings.auth_public_key_file)
+        try:
+            public_pem = path.read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{settings.service_name}: configuration error: AUTH_PUBLIC_KEY_FILE ({path}): {exc.strerror}"
+            ) from None
+    return TokenVerifier(public_pem, issuer=settings.auth_issuer, audience=settings.auth_audience)
+
+
+def serve(app: Starlette, settings: EdgeSettings) -> None:
+    """Serve until SIGTERM; in-flight requests get 10 s to finish."""
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,35 @@
+"""The development launcher's plan: ports from the registry (plus an offset), addresses in the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devtools.launcher import plan_mesh
+from mesh.components import COMPONENTS
+
+
+def test_fixed_ports_are_the_registry_defaults_shifted_by_the_offset(tmp_path: Path) -> None:
+    mesh = plan_mesh(
+        {}, log_dir=tmp_path, fixed_ports=True, port_offset=1000, extra_env={"DEV_KEYS_DIR": str(tmp_path)}
+    )
+    for spec in COMPONENTS:
+        placed = mesh.components[spec.name]
+        assert placed.port == (spec.port + 1000 if spec.port else 0)
+        assert placed.metrics_port == spec.metrics_port + 1000
+
+
+def test_every_callable_component_address_is_in_the_environment(tmp_path: Path) -> None:
+    mesh = plan_mesh({}, log_dir=tmp_path, extra_env={"DEV_KEYS_DIR": str(tmp_path)})
+    for spec in COMPONENTS:
+        if spec.address_env:
+            assert mesh.env[spec.address_env] == f"127.0.0.1:{mesh.components[spec.name].port}"
+
+
+def test_the_development_edge_serves_the_demo_and_every_edge_verifies_with_the_dev_key(
+    tmp_path: Path,
+) -> None:
+    with_demo = plan_mesh({}, log_dir=tmp_path, extra_env={"DEV_KEYS_DIR": str(tmp_path)})
+    assert with_demo.components["edge"].module == "devtools.demo_edge"
+    assert Path(with_demo.env["AUTH_PUBLIC_KEY_FILE"]).read_bytes().startswith(b"-----BEGIN PUBLIC KEY")
+    plain = plan_mesh({}, log_dir=tmp_path, demo_site=False, extra_env={"DEV_KEYS_DIR": str(tmp_path)})
+    assert plain.components["edge"].module == "edge"
