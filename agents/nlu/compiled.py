@@ -22,7 +22,7 @@ for any shape it does not reproduce exactly, so the caller can keep sklearn's pa
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -53,7 +53,7 @@ class _Vectorizer:
         if getattr(fitted, "dtype", np.float64) is not np.float64:
             raise NotCompilable(f"vectorizer dtype {fitted.dtype!r}")
         self._analyze: Callable[[str], list[str]] = fitted.build_analyzer()
-        self._vocabulary: dict[str, int] = dict(fitted.vocabulary_)
+        self._vocabulary: dict[str, int] = fitted.vocabulary_
         use_idf = bool(getattr(fitted, "use_idf", False))
         self._idf: list[float] | None = [float(v) for v in fitted.idf_] if use_idf else None
         self._binary = bool(fitted.binary)
@@ -65,12 +65,9 @@ class _Vectorizer:
 
     def add_weights(self, text: str, indices: list[int], values: list[float]) -> None:
         """Append this vectorizer's non-zero features for `text` (global column, value) to the two lists."""
-        vocabulary = self._vocabulary
-        counts: dict[int, int] = {}
-        for term in self._analyze(text):
-            column = vocabulary.get(term)
-            if column is not None:
-                counts[column] = counts.get(column, 0) + 1
+        found = Counter(map(self._vocabulary.get, self._analyze(text)))
+        found.pop(None, None)  # terms the model never saw
+        counts: dict[int, int] = found  # type: ignore[assignment]  # None was the only other key
         if not counts:
             return
         columns = list(counts)
@@ -129,52 +126,46 @@ class _Features:
         return np.array(indices, dtype=np.intp), np.array(values, dtype=np.float64)
 
 
-class _Isotonic:
-    """A fitted IsotonicRegression(out_of_bounds="clip") on one value, computed as scipy's interp1d does."""
+class _Calibrators:
+    """Every fold's IsotonicRegression(out_of_bounds="clip"), evaluated together as scipy's interp1d would.
 
-    def __init__(self, fitted: Any) -> None:
-        if fitted.out_of_bounds != "clip":
-            raise NotCompilable(f"isotonic out_of_bounds {fitted.out_of_bounds!r}")
-        self._x = [float(v) for v in fitted.X_thresholds_]
-        self._y = [float(v) for v in fitted.y_thresholds_]
-        self._low = float(fitted.X_min_)
-        self._high = float(fitted.X_max_)
+    Each calibrator's thresholds are one row, padded with +inf, so locating a value is one comparison for all
+    of them (the count of thresholds below it is bisect_left); the interpolation is interp1d's own formula,
+    slope * (value - x_lo) + y_lo with the index clipped to [1, n - 1], after clipping to the training range.
+    """
 
-    def __call__(self, value: float) -> float:
-        x, y = self._x, self._y
-        if len(y) == 1:
-            return y[0]
-        value = min(max(value, self._low), self._high)
-        hi = min(max(bisect_left(x, value), 1), len(x) - 1)
+    def __init__(self, fitted: Sequence[Any]) -> None:
+        xs, ys = [], []
+        for calibrator in fitted:
+            if calibrator.out_of_bounds != "clip":
+                raise NotCompilable(f"isotonic out_of_bounds {calibrator.out_of_bounds!r}")
+            x = [float(v) for v in calibrator.X_thresholds_]
+            y = [float(v) for v in calibrator.y_thresholds_]
+            if len(y) == 1:  # sklearn predicts the constant: a flat segment does the same
+                x, y = [x[0], x[0] + 1.0], [y[0], y[0]]
+            xs.append(x)
+            ys.append(y)
+        width = max(len(x) for x in xs)
+        self._x = np.full((len(xs), width), np.inf)
+        self._y = np.zeros((len(xs), width))
+        for row, (x, y) in enumerate(zip(xs, ys, strict=True)):
+            self._x[row, : len(x)] = x
+            self._y[row, : len(y)] = y
+        self._last = np.array([len(x) - 1 for x in xs])
+        self._low = np.array([float(c.X_min_) for c in fitted])
+        self._high = np.array([float(c.X_max_) for c in fitted])
+        self._rows = np.arange(len(xs))
+
+    def __call__(self, values: Vector) -> Vector:
+        values = np.minimum(np.maximum(values, self._low), self._high)
+        hi = np.minimum(np.maximum((self._x < values[:, None]).sum(axis=1), 1), self._last)
         lo = hi - 1
-        slope = (y[hi] - y[lo]) / (x[hi] - x[lo])
-        return slope * (value - x[lo]) + y[lo]
-
-
-class _CalibratedFold:
-    """One `_CalibratedClassifier`: where its decision columns sit, and its calibrators mapped to classes."""
-
-    def __init__(self, fitted: Any, classes: npt.NDArray[Any], first_column: int) -> None:
-        if fitted.method != "isotonic":
-            raise NotCompilable(f"calibration method {fitted.method!r}")
-        estimator = fitted.estimator
-        if type(estimator).__name__ not in ("LinearSVC", "LogisticRegression", "RidgeClassifier"):
-            raise NotCompilable(f"calibrated estimator {type(estimator).__name__}")
-        coef = np.asarray(estimator.coef_, dtype=np.float64)
-        self.coef = coef if coef.ndim == 2 else coef.reshape(1, -1)
-        self.intercept = np.broadcast_to(
-            np.asarray(estimator.intercept_, dtype=np.float64), (self.coef.shape[0],)
-        )
-        self.first_column = first_column
-        # sklearn pairs the i-th decision column with the i-th calibrator and with the position of the
-        # estimator's i-th class among all classes (zip: the shortest wins).
-        positions = np.searchsorted(classes, estimator.classes_)
-        self.calibrated = [
-            (int(position), first_column + column, _Isotonic(calibrator))
-            for column, (position, calibrator) in enumerate(
-                zip(positions[: self.coef.shape[0]], fitted.calibrators, strict=False)
-            )
-        ]
+        rows = self._rows
+        x_lo, x_hi = self._x[rows, lo], self._x[rows, hi]
+        y_lo, y_hi = self._y[rows, lo], self._y[rows, hi]
+        slope: Vector = (y_hi - y_lo) / (x_hi - x_lo)
+        interpolated: Vector = slope * (values - x_lo) + y_lo
+        return interpolated
 
 
 class CompiledCalibrated:
@@ -182,42 +173,56 @@ class CompiledCalibrated:
 
     def __init__(self, features: Any, model: Any) -> None:
         self._features = _Features(features)
-        self._classes = np.asarray(model.classes_)
-        self.classes = tuple(int(c) for c in self._classes)
-        folds: list[_CalibratedFold] = []
-        column = 0
-        for fitted in model.calibrated_classifiers_:
-            fold = _CalibratedFold(fitted, self._classes, column)
-            folds.append(fold)
-            column += fold.coef.shape[0]
-        if not folds:
+        classes = np.asarray(model.classes_)
+        self.classes = tuple(int(c) for c in classes)
+        coefs: list[Vector] = []
+        intercepts: list[Vector] = []
+        calibrators: list[Any] = []
+        folds: list[int] = []
+        positions: list[int] = []
+        for fold, fitted in enumerate(model.calibrated_classifiers_):
+            if fitted.method != "isotonic":
+                raise NotCompilable(f"calibration method {fitted.method!r}")
+            estimator = fitted.estimator
+            if type(estimator).__name__ not in ("LinearSVC", "LogisticRegression", "RidgeClassifier"):
+                raise NotCompilable(f"calibrated estimator {type(estimator).__name__}")
+            coef = np.atleast_2d(np.asarray(estimator.coef_, dtype=np.float64))
+            if coef.shape[1] != self._features.width:
+                raise NotCompilable("features and model disagree on the number of columns")
+            # sklearn pairs the i-th decision column with the i-th calibrator and with the position of the
+            # estimator's i-th class among all classes (a zip: the shortest wins); when there are two
+            # classes, the one column is the second class's.
+            at = np.searchsorted(classes, estimator.classes_) + (1 if len(classes) == 2 else 0)
+            used = min(coef.shape[0], len(fitted.calibrators), len(at))
+            coefs.append(coef[:used])
+            intercepts.append(
+                np.broadcast_to(np.asarray(estimator.intercept_, np.float64), coef.shape[:1])[:used]
+            )
+            calibrators.extend(fitted.calibrators[:used])
+            folds.extend([fold] * used)
+            positions.extend(int(p) for p in at[:used])
+        if not calibrators:
             raise NotCompilable("no calibrated classifiers")
-        if folds[0].coef.shape[1] != self._features.width:
-            raise NotCompilable("features and model disagree on the number of columns")
-        self._folds = folds
+        self._n_folds = len(model.calibrated_classifiers_)
         # Every fold's coefficients side by side, one row per feature: one gather and one product per text.
-        self._weights = np.ascontiguousarray(np.concatenate([f.coef for f in folds]).T)
-        self._intercepts = np.concatenate([f.intercept for f in folds])
+        self._weights = np.ascontiguousarray(np.concatenate(coefs).T)
+        self._intercepts = np.concatenate(intercepts)
+        self._calibrate = _Calibrators(calibrators)
+        self._cells = (np.array(folds), np.array(positions))
 
     def predict_proba(self, text: str) -> list[float]:
         indices, values = self._features.transform(text)
-        decisions = (values @ self._weights[indices] + self._intercepts).tolist()
+        decisions = values @ self._weights[indices] + self._intercepts
         n_classes = len(self.classes)
-        mean = [0.0] * n_classes
-        for fold in self._folds:
-            proba = [0.0] * n_classes
-            for position, column, calibrator in fold.calibrated:
-                if n_classes == 2:
-                    position += 1  # binary: the one decision column is the second class's
-                proba[position] = calibrator(decisions[column])
-            if n_classes == 2:
-                proba[0] = 1.0 - proba[1]
-            else:
-                total = sum(proba)
-                proba = [p / total for p in proba] if total != 0 else [1.0 / n_classes] * n_classes
-            for k, p in enumerate(proba):
-                mean[k] += 1.0 if 1.0 < p <= 1.0 + 1e-5 else p
-        return [m / len(self._folds) for m in mean]
+        proba = np.zeros((self._n_folds, n_classes))
+        proba[self._cells] = self._calibrate(decisions)
+        if n_classes == 2:
+            proba[:, 0] = 1.0 - proba[:, 1]
+        else:
+            total = proba.sum(axis=1, keepdims=True)
+            proba = np.divide(proba, total, out=np.full_like(proba, 1 / n_classes), where=total != 0)
+        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+        return (proba.sum(axis=0) / self._n_folds).tolist()  # type: ignore[no-any-return]
 
 
 class CompiledLogistic:
