@@ -10,6 +10,7 @@ and, if the built file is missing, in-process at start-up (well under a second).
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import re
 import unicodedata
@@ -25,8 +26,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from agents.nlu.compiled import NotCompilable, TextPredictor, compile_pipeline
 from agents.nlu.entities import QUOTED, TASK_ID
 from agents.nlu.language import LanguageDetector
+
+log = logging.getLogger(__name__)
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "utterances.jsonl"
 FORMAT_VERSION = 1
@@ -148,12 +152,33 @@ def build_pipeline(kind: ModelKind = DEFAULT_MODEL) -> Pipeline:
     return Pipeline([("features", features), ("model", estimator)])
 
 
+class _SklearnPredictor:
+    """sklearn's own path for one text (~9 ms a call): for a pipeline `compile_pipeline` does not reproduce."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self.classes = tuple(int(c) for c in pipeline.classes_)
+
+    def predict_proba(self, text: str) -> Sequence[float]:
+        return [float(p) for p in self._pipeline.predict_proba([text])[0]]
+
+
+def _predictor_for(pipeline: Pipeline) -> TextPredictor:
+    """The compiled predictor (same probabilities, well under a millisecond), or sklearn's when there is none."""
+    try:
+        return compile_pipeline(pipeline)
+    except NotCompilable as exc:
+        log.warning("the intent model is not compilable; predicting through sklearn", extra={"why": str(exc)})
+        return _SklearnPredictor(pipeline)
+
+
 class IntentClassifier:
     """Predicts an intent and a language for one message; built by `train` or `load`."""
 
     def __init__(self, pipeline: Pipeline, detector: LanguageDetector) -> None:
         self._pipeline = pipeline
         self._detector = detector
+        self._predictor = _predictor_for(pipeline)
 
     @classmethod
     def train(
@@ -171,9 +196,8 @@ class IntentClassifier:
         language = self._detector.detect(text, language_hint)
         if not text.strip():
             return Prediction(common_pb2.INTENT_UNSPECIFIED, 0.0, language)
-        probabilities = self._pipeline.predict_proba([text])[0]
-        classes = [int(c) for c in self._pipeline.classes_]
-        scores = {intent: float(p) for intent, p in zip(classes, probabilities, strict=True)}
+        probabilities = self._predictor.predict_proba(text)
+        scores = {intent: float(p) for intent, p in zip(self._predictor.classes, probabilities, strict=True)}
         best = max(scores, key=lambda intent: (scores[intent], -intent))
         return Prediction(best, min(1.0, max(0.0, scores[best])), language, scores)
 

@@ -1,9 +1,11 @@
-"""Held-out evaluation: `python -m agents.nlu.evaluate [--model svc|logreg] [--compare]`.
+"""Held-out evaluation: `python -m agents.nlu.evaluate [--model svc|logreg] [--compare] [--timing]`.
 
 Trains on the "train" split of the shipped data set, predicts the "eval" split and prints overall and
 per-language accuracy, per-intent precision and recall, the most frequent confusions and the language
 detector's accuracy. `--compare` prints the headline figures for both estimators, which is how
-`classifier.DEFAULT_MODEL` was chosen. Plain text, so it can be pasted into an issue.
+`classifier.DEFAULT_MODEL` was chosen. `--timing` prints the CPU per prediction of sklearn's path and of
+the compiled predictor in the same run (alternating, so a busy machine slows both alike) and their ratio.
+Plain text, so it can be pasted into an issue.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from dataclasses import dataclass
 
 from assist.v1 import common_pb2
 
-from agents.nlu.classifier import DEFAULT_MODEL, IntentClassifier, LabelledUtterance, ModelKind, load_examples
+from agents.nlu.classifier import (
+    DEFAULT_MODEL,
+    IntentClassifier,
+    LabelledUtterance,
+    ModelKind,
+    _SklearnPredictor,
+    load_examples,
+)
+from agents.nlu.compiled import TextPredictor, compile_pipeline
 
 
 @dataclass(frozen=True)
@@ -109,11 +119,55 @@ def format_report(report: Report, kind: str) -> str:
     return "\n".join(lines)
 
 
+def _cpu_per_call_us(predictor: TextPredictor, texts: Sequence[str]) -> float:
+    """Microseconds of this thread's CPU per `predict_proba` call over `texts`."""
+    started = time.thread_time_ns()
+    for text in texts:
+        predictor.predict_proba(text)
+    return (time.thread_time_ns() - started) / len(texts) / 1000
+
+
+def timing(kind: ModelKind = DEFAULT_MODEL, rounds: int = 5) -> str:
+    """Per-call CPU of sklearn's predict_proba and of the compiled predictor, alternating A/B, best of `rounds`.
+
+    Every shipped utterance is predicted once per round on each side; the model is trained on all of them,
+    as the shipped one is. `IntentClassifier.predict` adds the language detector to the compiled figure.
+    """
+    examples = load_examples()
+    texts = [ex.text for ex in examples]
+    model = IntentClassifier.train(examples, kind)
+    sides: dict[str, TextPredictor] = {
+        "sklearn predict_proba": _SklearnPredictor(model._pipeline),
+        "compiled predict_proba": compile_pipeline(model._pipeline),
+    }
+    best = {name: float("inf") for name in sides}
+    whole = float("inf")
+    for _ in range(rounds):
+        for name, predictor in sides.items():
+            best[name] = min(best[name], _cpu_per_call_us(predictor, texts))
+        started = time.thread_time_ns()
+        for text in texts:
+            model.predict(text)
+        whole = min(whole, (time.thread_time_ns() - started) / len(texts) / 1000)
+    before, after = best["sklearn predict_proba"], best["compiled predict_proba"]
+    lines = [
+        f"model: {kind}  texts: {len(texts)}  rounds: {rounds} (A/B alternating, best round, thread CPU)"
+    ]
+    lines += [f"{name:<34}{us:>10.1f} us/call" for name, us in best.items()]
+    lines.append(f"{'IntentClassifier.predict (+language)':<34}{whole:>10.1f} us/call")
+    lines.append(f"speed-up (sklearn / compiled): {before / after:.1f}x")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agents.nlu.evaluate", description=__doc__)
     parser.add_argument("--model", choices=["svc", "logreg"], default=DEFAULT_MODEL)
     parser.add_argument("--compare", action="store_true", help="headline figures for both estimators")
+    parser.add_argument("--timing", action="store_true", help="CPU per prediction, sklearn vs compiled")
     args = parser.parse_args(argv)
+    if args.timing:
+        print(timing(args.model))
+        return 0
     examples = load_examples()
     if args.compare:
         for kind in ("svc", "logreg"):
