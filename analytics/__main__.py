@@ -9,6 +9,7 @@ import logging
 from aiokafka.errors import KafkaError
 
 from analytics.consumer import AnalyticsConsumer
+from mesh import event_loop
 from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.logs import configure_logging
 from mesh.storage.from_settings import open_mongo
@@ -55,7 +56,7 @@ def main() -> None:
     settings = load_settings(AnalyticsSettings)
     configure_logging(settings.service_name, settings.log_level)
     configure_telemetry(settings, grpc_server=False)
-    asyncio.run(run(settings))
+    event_loop.run(run(settings))
 
 
 if __name__ == "__main__":

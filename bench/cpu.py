@@ -187,3 +187,14 @@ def stack_servers(env: Mapping[str, str], stack_home: Path) -> list[Watched]:
 
 
 DATABASE_SERVER = ("ferretdb", "postgres")
+
+
+def resident_mb(pid: int) -> float | None:
+    """The process's resident memory (VmRSS) in MB, or None when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench import report
-from bench.cpu import DATABASE_SERVER, CpuWindow, Watched, stack_servers
+from bench.cpu import DATABASE_SERVER, CpuWindow, Watched, resident_mb, stack_servers
 from bench.driver import LoadResult, Target, alternating_turns, median_ms, one_conversation, run_chats
 from bench.harness import BenchMesh, running_mesh, stack_env, stack_home
 from bench.seed import database_name, ensure_seeded, give_users_tasks
@@ -241,6 +241,9 @@ def _measure_idle(
     print(
         f"  = whole stack (ours {sum(percent[w.name] for w in ours):.2f} + servers): {total:.2f} % of one core"
     )
+    memory = {w.name: resident_mb(w.pid) for w in ours}
+    cells = ", ".join(f"{n} {m:.0f}" for n, m in sorted(memory.items(), key=lambda kv: -(kv[1] or 0)) if m)
+    print(f"  resident memory of our processes after the run (MB): {cells}")
 
 
 def print_goals(findings: Findings) -> None:

@@ -7,6 +7,7 @@ Each component of `mesh.components` is a real process (`python -m ...`) on its o
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,11 +27,24 @@ from mesh.components import COMPONENTS, Component
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Where ports for a mesh's processes are drawn: below Linux's ephemeral range (32768-60999), which the
+# kernel hands to every outgoing connection. A port chosen there (bind to 0) is free when chosen but may be
+# taken by some client's connection before the process binds it (seen: "Address already in use" in a test
+# mesh); here only another listener could take it. Above the local stack's ports (15432-20000 by default).
+_PORT_RANGE = range(20000, 32000)
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on right now, outside the range the kernel gives connections."""
+    for _ in range(200):
+        port = random.choice(_PORT_RANGE)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {_PORT_RANGE.start}-{_PORT_RANGE.stop - 1}")
 
 
 @dataclass(frozen=True)

@@ -44,5 +44,7 @@ def serve(app: Starlette, settings: EdgeSettings) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        loop="uvloop",  # mesh/event_loop.py says why
+        http="httptools",
         timeout_graceful_shutdown=10,
     )

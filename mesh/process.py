@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
+from mesh import event_loop
 from mesh.config import CommonSettings
 from mesh.grpc_server import Registration, create_server, serve_until_signalled
 from mesh.logs import configure_logging
@@ -37,4 +37,4 @@ def run_agent(settings: AgentSettings, factory: ServiceFactory, *, grpc_client: 
             log.info("listening", extra={"port": port, "services": list(names)})
             await serve_until_signalled(server, health, grace_seconds=settings.grace_seconds)
 
-    asyncio.run(main())
+    event_loop.run(main())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
 
 from aiokafka.errors import KafkaError
 
+from mesh import event_loop
 from mesh.config import CommonSettings, KafkaSettings, MongoSettings, load_settings
 from mesh.events.kafka import ensure_topics, make_producer
 from mesh.logs import configure_logging
@@ -50,7 +50,7 @@ def main() -> None:
     settings = load_settings(RelaySettings)
     configure_logging(settings.service_name, settings.log_level)
     configure_telemetry(settings, grpc_server=False)
-    asyncio.run(run(settings))
+    event_loop.run(run(settings))
 
 
 if __name__ == "__main__":
