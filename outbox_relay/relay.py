@@ -62,7 +62,7 @@ class OutboxRelay:
         claim_s: float = 30.0,
         send_timeout_s: float = 10.0,
         idle_s: float = 0.2,
-        idle_max_s: float = 1.0,
+        idle_max_s: float = 2.0,
         backoff_base_s: float = 0.1,
         backoff_cap_s: float = 5.0,
     ) -> None:
