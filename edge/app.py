@@ -89,6 +89,63 @@ class EdgeState:
         self.health = health_pb2_grpc.HealthStub(channel)
 
 
+async def _healthz(_: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def _not_found(_: Request, __: Exception) -> Response:
+    return error_response(404, "NOT_FOUND", "no such route")
+
+
+async def _method_not_allowed(_: Request, __: Exception) -> Response:
+    return error_response(405, "INVALID_ARGUMENT", "method not allowed on this route")
+
+
+async def _server_error(_: Request, exc: Exception) -> Response:
+    log.exception("unhandled error in the edge", exc_info=exc)
+    return error_response(500, "INTERNAL", "something went wrong on our side")
+
+
+def _readyz(current: Callable[[], EdgeState]) -> Handler:
+    async def readyz(_: Request) -> Response:
+        try:
+            reply = await current().health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+        except grpc.aio.AioRpcError as exc:
+            return JSONResponse({"ready": False, "coordinator": exc.code().name}, status_code=503)
+        ready = reply.status == health_pb2.HealthCheckResponse.SERVING
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    return readyz
+
+
+def _widget(settings: EdgeSettings) -> Handler:
+    async def widget(_: Request) -> Response:
+        if not settings.widget_bundle.exists():
+            return error_response(
+                404, "NOT_FOUND", "the widget has not been built (npm run build in widget/)"
+            )
+        return FileResponse(
+            settings.widget_bundle, media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+        )
+
+    return widget
+
+
+def _cors(settings: EdgeSettings) -> list[Middleware]:
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+            max_age=600,
+        )
+    ]
+
+
 def create_app(
     settings: EdgeSettings,
     verifier: TokenVerifier,
@@ -103,32 +160,10 @@ def create_app(
     def state_now() -> EdgeState:
         return holder["state"]
 
-    async def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    async def readyz(_: Request) -> Response:
-        try:
-            reply = await state_now().health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-        except grpc.aio.AioRpcError as exc:
-            return JSONResponse({"ready": False, "coordinator": exc.code().name}, status_code=503)
-        ready = reply.status == health_pb2.HealthCheckResponse.SERVING
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
-
-    async def widget(_: Request) -> Response:
-        if not settings.widget_bundle.exists():
-            return error_response(
-                404, "NOT_FOUND", "the widget has not been built (npm run build in widget/)"
-            )
-        return FileResponse(
-            settings.widget_bundle,
-            media_type="text/javascript",
-            headers={"Cache-Control": "no-cache"},
-        )
-
     routes: list[BaseRoute] = [
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/widget/assist-chat.js", widget),
+        Route("/healthz", _healthz),
+        Route("/readyz", _readyz(state_now)),
+        Route("/widget/assist-chat.js", _widget(settings)),
     ]
     for api in coordinator_routes():
         routes.append(Route(api.path, _api_handler(api, state_now), methods=[api.verb], name=api.grpc_path))
@@ -145,33 +180,9 @@ def create_app(
         if channel is None:
             await chan.close(None)
 
-    middleware = []
-    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
-    if origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type"],
-                max_age=600,
-            )
-        )
-
-    async def not_found(_: Request, __: Exception) -> Response:
-        return error_response(404, "NOT_FOUND", "no such route")
-
-    async def method_not_allowed(_: Request, __: Exception) -> Response:
-        return error_response(405, "INVALID_ARGUMENT", "method not allowed on this route")
-
-    async def server_error(_: Request, exc: Exception) -> Response:
-        log.exception("unhandled error in the edge", exc_info=exc)
-        return error_response(500, "INTERNAL", "something went wrong on our side")
-
-    app = Starlette(
+    return Starlette(
         routes=routes,
-        middleware=middleware,
+        middleware=_cors(settings),
         lifespan=lifespan,
-        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+        exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )
-    return app

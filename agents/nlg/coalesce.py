@@ -20,6 +20,34 @@ MAX_CHARS = 160
 MAX_DELAY_S = 0.04
 
 
+class _Held:
+    """Text held back: its pieces, their length, and when it must leave at the latest."""
+
+    def __init__(self, max_delay_s: float) -> None:
+        self._max_delay_s = max_delay_s
+        self._parts: list[str] = []
+        self.chars = 0
+        self.flush_at = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
+
+    def add(self, text: str, now: float) -> None:
+        if not self._parts:
+            self.flush_at = now + self._max_delay_s
+        self._parts.append(text)
+        self.chars += len(text)
+
+    def take(self) -> nlg_pb2.StreamGenerateResponse:
+        message = nlg_pb2.StreamGenerateResponse(delta="".join(self._parts))
+        self._parts, self.chars = [], 0
+        return message
+
+
+def _text_only(message: nlg_pb2.StreamGenerateResponse) -> bool:
+    return bool(message.delta) and not message.done and not message.HasField("info")
+
+
 async def coalesce_deltas(
     source: AsyncIterator[nlg_pb2.StreamGenerateResponse],
     *,
@@ -28,50 +56,35 @@ async def coalesce_deltas(
 ) -> AsyncIterator[nlg_pb2.StreamGenerateResponse]:
     """The same stream with runs of text-only messages merged; order and the final `done` are kept."""
     loop = asyncio.get_running_loop()
-    held: list[str] = []
-    held_chars = 0
-    flush_at = 0.0
+    held = _Held(max_delay_s)
     pending: asyncio.Future[nlg_pb2.StreamGenerateResponse] | None = None
-
-    def take() -> nlg_pb2.StreamGenerateResponse:
-        nonlocal held, held_chars
-        message = nlg_pb2.StreamGenerateResponse(delta="".join(held))
-        held, held_chars = [], 0
-        return message
-
     try:
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(source))
+            pending = pending or asyncio.ensure_future(anext(source))
             if held:
-                done, _ = await asyncio.wait({pending}, timeout=max(0.0, flush_at - loop.time()))
+                done, _ = await asyncio.wait({pending}, timeout=max(0.0, held.flush_at - loop.time()))
                 if not done:  # the writer is slower than the reader: send what is held now
-                    yield take()
+                    yield held.take()
                     continue
             try:
                 message = await pending
-            except StopAsyncIteration:
+            except BaseException:  # the end of the answer, or the writer failed: what is held goes first
                 if held:
-                    yield take()
-                return
-            except BaseException:
-                if held:
-                    yield take()
+                    yield held.take()
                 raise
             finally:
                 if pending.done():
                     pending = None
-            if message.delta and not message.done and not message.HasField("info"):
-                if not held:
-                    flush_at = loop.time() + max_delay_s
-                held.append(message.delta)
-                held_chars += len(message.delta)
-                if held_chars >= max_chars:
-                    yield take()
+            if _text_only(message):
+                held.add(message.delta, loop.time())
+                if held.chars >= max_chars:
+                    yield held.take()
                 continue
             if held:
-                yield take()
+                yield held.take()
             yield message
+    except StopAsyncIteration:
+        return
     finally:
         if pending is not None and not pending.done():
             pending.cancel()

@@ -192,6 +192,29 @@ class ConversationStore:
         entries: list[Document] = doc["recent_turns"][-n:]
         return [(e["user_text"], e["answer"]) for e in entries]
 
+    async def remember(self, conversation_id: str, entry: Document, *, attempts: int = 3) -> None:
+        """Append `entry` ({turn_id, user_text, answer}) to the history record, keeping the last HISTORY_KEEP.
+
+        A compare-and-set on `history_version`, retried when another turn changed the record meanwhile. The
+        whole array is written (`$set`): FerretDB ignores `$push`'s `$slice`. FerretDB applies conditional
+        updates without isolation, so two turns of ONE conversation completing at the same instant may keep
+        only one of the two entries there: the prompt then misses that turn, nothing else does.
+        """
+        for _ in range(attempts):
+            doc = await self._conversations.find_one(
+                {"_id": conversation_id}, projection={"recent_turns": 1, "history_version": 1}
+            )
+            if doc is None:
+                return
+            kept = [e for e in doc.get("recent_turns") or [] if e.get("turn_id") != entry["turn_id"]]
+            version = doc.get("history_version")
+            guard: Document = {"_id": conversation_id}
+            guard["history_version"] = version if version is not None else {"$exists": False}
+            record = {"recent_turns": [*kept, entry][-HISTORY_KEEP:], "history_version": (version or 0) + 1}
+            if (await self._conversations.update_one(guard, {"$set": record})).modified_count == 1:
+                return
+        log.warning("history record of conversation %s not updated: it kept changing", conversation_id)
+
 
 class TurnStore:
     """Turns: idempotent begin, lease takeover, atomic completion with the outbox, and the history."""
@@ -345,13 +368,10 @@ class TurnStore:
         return True
 
     async def _remember(self, turn_id: str, answer: str, conversation_id: str, user_text: str) -> None:
-        """Append a completed turn to its conversation's bounded history record (see ConversationStore).
+        """Append a completed turn to its conversation's history record (`ConversationStore.remember`).
 
         After the turn's own write, so the answer and its events never wait on it; a failure here costs the
-        next prompts this turn's context, not the answer, and is logged. The update is guarded by a version
-        (a compare-and-set on MongoDB). FerretDB applies conditional updates without isolation, so two turns
-        of ONE conversation completing at the same instant may keep only one of the two entries there: the
-        prompt then misses that turn, nothing else does (the turns remain the record of what was said).
+        next prompts this turn's context, not the answer, and is logged.
         """
         try:
             if not conversation_id:
@@ -362,29 +382,7 @@ class TurnStore:
                     return
                 conversation_id, user_text = turn["conversation_id"], turn["text"]
             entry = {"turn_id": turn_id, "user_text": user_text, "answer": answer}
-            conversations = self._db.conversations
-            for _ in range(3):
-                doc = await conversations.find_one(
-                    {"_id": conversation_id}, projection={"recent_turns": 1, "history_version": 1}
-                )
-                if doc is None:
-                    return
-                kept = [e for e in doc.get("recent_turns") or [] if e.get("turn_id") != turn_id]
-                version = doc.get("history_version")
-                guard: Document = {"_id": doc["_id"]}
-                guard["history_version"] = version if version is not None else {"$exists": False}
-                result = await conversations.update_one(
-                    guard,
-                    {
-                        "$set": {
-                            "recent_turns": [*kept, entry][-HISTORY_KEEP:],
-                            "history_version": (version or 0) + 1,
-                        }
-                    },
-                )
-                if result.modified_count == 1:
-                    return
-            log.warning("history record of conversation %s not updated: it kept changing", conversation_id)
+            await ConversationStore(self._db).remember(conversation_id, entry)
         except ConnectionFailure as exc:
             log.warning(
                 "history record not updated for turn %s: MongoDB unavailable (%s)",
