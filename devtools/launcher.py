@@ -17,10 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import grpc
-import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
+from devtools.probes import grpc_serving, http_ok
 from mesh.auth import dev_public_key_file
 from mesh.components import COMPONENTS, Component
 
@@ -132,19 +129,8 @@ class Mesh:
         if comp.spec.health == "none":
             return True
         if comp.spec.health == "http":
-            try:
-                url = f"http://127.0.0.1:{comp.port}{comp.spec.health_path}"
-                return httpx.get(url, timeout=0.5).status_code == 200
-            except httpx.HTTPError:
-                return False
-        with grpc.insecure_channel(self.address(comp.name)) as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=0.5
-                )
-            except grpc.RpcError:
-                return False
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+            return http_ok(f"http://127.0.0.1:{comp.port}{comp.spec.health_path}")
+        return grpc_serving(self.address(comp.name))
 
     def stop(self, *names: str, timeout_s: float = 15.0) -> None:
         """SIGTERM the named components (all when none are named), then SIGKILL what is left."""
