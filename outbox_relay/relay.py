@@ -169,14 +169,28 @@ class OutboxRelay:
         return ids
 
     @unavailable_as_store_error
-    async def _relay_document(self, collection: str, doc_id: str) -> int:
-        resource = f"outbox:{collection}:{doc_id}"
+    async def _take_claim(self, resource: str) -> int | None:
+        """Claim `resource` for this relay; the epoch claimed, or None when another relay holds it.
+
+        Claims are deleted when their work is done, so the usual case is "nobody ever claimed it": epoch 1 is
+        tried first, which spares the query for the latest claim. Only when epoch 1 is taken is the latest
+        claim read: still held by its relay (leave it), or expired because that relay died (take the next).
+        """
         now = utcnow()
+        if await try_claim(self._db, resource, 1, self.relay_id, now + self._claim):
+            return 1
         latest = await latest_claim(self._db, resource)
         if latest is not None and as_utc(latest["until"]) > now:
-            return 0  # another relay is on it
+            return None  # another relay is on it
         epoch = latest["epoch"] + 1 if latest is not None else 1
         if not await try_claim(self._db, resource, epoch, self.relay_id, now + self._claim):
+            return None
+        return epoch
+
+    async def _relay_document(self, collection: str, doc_id: str) -> int:
+        resource = f"outbox:{collection}:{doc_id}"
+        epoch = await self._take_claim(resource)
+        if epoch is None:
             return 0
         try:
             # Read after claiming: what was pending when the candidates were listed may be sent by now.
