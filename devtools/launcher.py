@@ -27,8 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Where ports for a mesh's processes are drawn: below Linux's ephemeral range (32768-60999), which the
 # kernel hands to every outgoing connection. A port chosen there (bind to 0) is free when chosen but may be
 # taken by some client's connection before the process binds it (seen: "Address already in use" in a test
-# mesh); here only another listener could take it. Above the local stack's ports (15432-20000 by default).
-_PORT_RANGE = range(20000, 32000)
+# mesh); here only another listener could take it. Between the local stack's ports: above PostgreSQL, Redis
+# and Kafka (15432-20800 with any STACK_PORT_OFFSET) and below FerretDB's (27027 and up), so a server a test
+# stops for a while never finds its port taken by a mesh when it comes back.
+_PORT_RANGE = range(21000, 27000)
 
 
 def free_port() -> int:
