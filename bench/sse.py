@@ -10,9 +10,10 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
+
+from testing.sse import parse_sse
 
 REFUSED = "refused (503 + Retry-After)"
 
@@ -52,21 +53,6 @@ class TurnOutcome:
         return "stream ended without done"
 
 
-def _events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    events: list[tuple[str, dict[str, Any]]] = []
-    kind, data = "message", list[str]()
-    for line in [*lines, ""]:
-        if line == "":
-            if data:
-                events.append((kind, json.loads("\n".join(data))))
-            kind, data = "message", []
-        elif line.startswith("event:"):
-            kind = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-    return events
-
-
 async def send_turn(
     client: httpx.AsyncClient,
     conversation_id: str,
@@ -86,7 +72,7 @@ async def send_turn(
             "POST", f"/v1/conversations/{conversation_id}/messages", json=body, headers=headers
         ) as response:
             if response.headers.get("content-type", "").startswith("text/event-stream"):
-                events = _events([line async for line in response.aiter_lines()])
+                events = parse_sse([line async for line in response.aiter_lines()])
                 outcome = TurnOutcome(time.perf_counter() - started, response.status_code)
                 outcome.kinds = [k for k, _ in events]
                 outcome.error_code = next((str(d.get("code", "")) for k, d in events if k == "error"), "")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench.sse import REFUSED, TurnOutcome, _events
+from bench.sse import REFUSED, TurnOutcome
+from testing.sse import parse_sse
 
 
 def test_a_turn_ending_in_done_is_not_a_failure() -> None:
@@ -30,4 +31,4 @@ def test_a_stream_cut_before_done_is_a_failure() -> None:
 
 def test_events_are_parsed_with_a_final_event_lacking_its_blank_line() -> None:
     lines = ["event: accepted", 'data: {"userMessageId":"u"}', "", "event: done", 'data: {"text":"hi"}']
-    assert _events(lines) == [("accepted", {"userMessageId": "u"}), ("done", {"text": "hi"})]
+    assert parse_sse(lines) == [("accepted", {"userMessageId": "u"}), ("done", {"text": "hi"})]
