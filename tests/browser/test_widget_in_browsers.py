@@ -134,6 +134,8 @@ def test_answer_about_a_task_titled_with_html_is_inert(
             '<svg onload="window.__xss++">', '[a](javascript:window.__xss++)', '[b](JaVaScRiPt:window.__xss++)',
             '[c](java\\tscript:window.__xss++)', '[d](data:text/html,<script>parent.__xss++</script>)',
             '<a href="javascript:window.__xss++">e</a>', '[ok](https://example.com/x)', '[rel](/tasks/T-110)',
+            '[f](//evil.example/x)', '[g](/\\\\evil.example/x)', '[h](&#47;&#47;evil.example)',
+            '[i](&#x2F;&#x5C;evil.example)', '[j](\\\\/evil.example)', '[k](&#106;avascript:window.__xss++)',
           ].join('\\n\\n'));
           for (const a of box.querySelectorAll('a')) a.dispatchEvent(new MouseEvent('mouseover'));
           return new Promise((r) => setTimeout(r, 300)).then(() => ({
