@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from edge.errors import error_response
+from edge.openapi import openapi_document
 from edge.routes import HttpRoute, coordinator_routes
 from edge.settings import EdgeSettings
 from edge.transcoder import (
@@ -146,6 +147,11 @@ def _cors(settings: EdgeSettings) -> list[Middleware]:
     ]
 
 
+async def _openapi(_: Request) -> Response:
+    """The API's description, generated from the contract (edge.openapi); public, like the contract."""
+    return JSONResponse(openapi_document(), headers={"Cache-Control": "public, max-age=300"})
+
+
 def create_app(
     settings: EdgeSettings,
     verifier: TokenVerifier,
@@ -164,6 +170,7 @@ def create_app(
         Route("/healthz", _healthz),
         Route("/readyz", _readyz(state_now)),
         Route("/widget/assist-chat.js", _widget(settings)),
+        Route("/openapi.json", _openapi),
     ]
     for api in coordinator_routes():
         routes.append(Route(api.path, _api_handler(api, state_now), methods=[api.verb], name=api.grpc_path))
