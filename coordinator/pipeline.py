@@ -250,6 +250,7 @@ class TurnPipeline:
                 duration_s=time.monotonic() - started,
                 writer=info.writer,
                 degraded=state.degraded,
+                intent=state.understanding.intent,
             )
             yield _event(
                 done=coordinator_pb2.TurnDone(

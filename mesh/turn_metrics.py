@@ -9,7 +9,8 @@ Prometheus names (OTel's exporter adds the unit and `_total`):
   assist_turn_duration_seconds{cohort,outcome,writer}           histogram
   assist_turn_time_to_first_text_seconds{cohort}                histogram
   assist_turns_total{cohort,outcome,writer}                     counter (the availability SLO's events)
-  assist_turn_degraded_components_total{cohort,component}       counter
+  assist_turn_degraded_components_total{cohort,agent}           counter (agent: the degraded part)
+  assist_turn_intents_total{cohort,intent}                      counter (hand-off rate, top intents)
   assist_feedback_total{cohort,rating}                          counter (rating: up|down)
   assist_satisfaction_score{cohort}                             histogram of CSAT scores 1-5
 """
@@ -68,6 +69,9 @@ DEGRADED_COMPONENTS = _meter.create_counter(
     unit="{component}",
     description="Degraded results a turn used instead of an agent's answer, by cohort and component.",
 )
+INTENTS = _meter.create_counter(
+    "assist.turn.intents", unit="{turn}", description="Turns by recognised intent (bounded enum), by cohort."
+)
 FEEDBACK = _meter.create_counter(
     "assist.feedback", unit="{rating}", description="Thumbs given to answers, by cohort and rating."
 )
@@ -90,6 +94,15 @@ def writer_label(writer: int) -> str:
     return WRITERS.get(writer, "none")
 
 
+def intent_label(intent: int) -> str:
+    """`INTENT_HUMAN_HANDOFF` -> `human_handoff`."""
+    try:
+        name = common_pb2.Intent.Name(intent)  # type: ignore[arg-type]
+    except ValueError:
+        return "unknown"
+    return name.removeprefix("INTENT_").lower()
+
+
 def component_label(component: int) -> str:
     """`COMPONENT_NLG` -> `nlg`."""
     try:
@@ -106,13 +119,17 @@ def record_turn(
     duration_s: float,
     writer: int = nlg_pb2.WRITER_UNSPECIFIED,
     degraded: Iterable[int] = (),
+    intent: int | None = None,
 ) -> None:
     """One ended turn (called once per turn run, not for a replayed answer)."""
     labels = {"cohort": cohort_label(cohort), "outcome": outcome.value, "writer": writer_label(writer)}
     TURNS.add(1, labels)
     TURN_DURATION.record(duration_s, labels)
     for component in degraded:
-        DEGRADED_COMPONENTS.add(1, {"cohort": labels["cohort"], "component": component_label(component)})
+        # `agent`, not `component`: Prometheus gives every series its process's `component` target label.
+        DEGRADED_COMPONENTS.add(1, {"cohort": labels["cohort"], "agent": component_label(component)})
+    if intent is not None:
+        INTENTS.add(1, {"cohort": labels["cohort"], "intent": intent_label(intent)})
 
 
 def record_first_text(*, cohort: str, seconds: float) -> None:

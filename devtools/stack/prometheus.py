@@ -51,6 +51,8 @@ def render_config(settings: Settings) -> str:
         "scrape_configs": [
             {
                 "job_name": "assist",
+                # A process's own `component` label (assist_turns_in_flight) is the same name: keep it as is.
+                "honor_labels": True,
                 "file_sd_configs": [
                     {"files": [str(targets_dir(settings) / "*.json")], "refresh_interval": "2s"}
                 ],
