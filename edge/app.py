@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from edge.errors import error_response
 from edge.openapi import openapi_document
+from edge.request_metrics import RequestMetricsMiddleware
 from edge.routes import HttpRoute, coordinator_routes
 from edge.settings import EdgeSettings
 from edge.transcoder import (
@@ -31,6 +32,7 @@ from edge.transcoder import (
 )
 from mesh.admission import TurnAdmission
 from mesh.auth import AuthError, TokenVerifier
+from mesh.red_metrics import rpc_client_metrics
 from mesh.storage.redis_store import RateLimiter, make_redis
 
 log = logging.getLogger(__name__)
@@ -179,7 +181,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # The channel belongs to the server's event loop, so it is made here rather than at import.
-        chan = channel or grpc.aio.insecure_channel(settings.coordinator_addr)
+        chan = channel or grpc.aio.insecure_channel(
+            settings.coordinator_addr, interceptors=rpc_client_metrics()
+        )
         redis = make_redis(settings.redis_url, settings.redis_timeout_s)
         holder["state"] = EdgeState(settings, chan, verifier, redis)
         yield
@@ -189,7 +193,7 @@ def create_app(
 
     return Starlette(
         routes=routes,
-        middleware=_cors(settings),
+        middleware=[Middleware(RequestMetricsMiddleware), *_cors(settings)],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )
