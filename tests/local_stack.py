@@ -24,6 +24,8 @@ class Stack:
     mongo_uri: str
     redis_url: str
     kafka_bootstrap: str
+    # The host site's task database (PostgreSQL), which the sync worker reads.
+    host_db_dsn: str
 
     def stop(self, *names: str) -> None:
         subprocess.run(["bash", str(STACK), "stop", *names], check=True, cwd=ROOT)
@@ -36,6 +38,7 @@ class Stack:
             "MONGO_URI": self.mongo_uri,
             "REDIS_URL": self.redis_url,
             "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "HOST_DB_DSN": self.host_db_dsn,
         }
 
 
@@ -49,7 +52,7 @@ def start_stack() -> Stack:
         if "=" in line:
             key, _, value = line.partition("=")
             values[key] = value.strip("'\"")
-    return Stack(values["MONGO_URI"], values["REDIS_URL"], values["KAFKA_BOOTSTRAP"])
+    return Stack(values["MONGO_URI"], values["REDIS_URL"], values["KAFKA_BOOTSTRAP"], values["HOST_DB_DSN"])
 
 
 def mongo_uri_for(stack: Stack, database: str) -> str:

@@ -85,6 +85,7 @@ class Supervisor:
             elif name == "postgres":
                 self.start_server("postgres")
                 postgres.ensure_database(self.settings)
+                postgres.ensure_host_database(self.settings)
             else:
                 self.start_server(name)
 
@@ -100,6 +101,7 @@ class Supervisor:
         if wanted == "postgresql":
             self.start_server("postgres")
             postgres.ensure_database(self.settings)
+            postgres.ensure_host_database(self.settings)
         self.start_server("mongo")
 
     def start_server(self, name: str) -> None:
@@ -222,6 +224,7 @@ class Supervisor:
             f"export MONGO_URI=mongodb://{host}:{ports['mongo']}/assist",
             f"export REDIS_URL=redis://{host}:{ports['redis']}/0",
             f"export KAFKA_BOOTSTRAP={host}:{ports['kafka']}",
+            f"export HOST_DB_DSN={postgres.host_db_dsn(self.settings)}",
         ]
 
     def log_paths(self, names: list[str], all_named: bool) -> list[Path]:

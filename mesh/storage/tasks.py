@@ -117,6 +117,41 @@ class TaskStore:
         return result.upserted_id is not None or result.modified_count == 1
 
     @unavailable_as_store_error
+    async def synced_state(self, task_id: str) -> tuple[int, list[str]] | None:
+        """What the sync last stored for the task: (its rank, -1 when it never did; the assignee ids)."""
+        doc = await self._tasks.find_one({"_id": task_id}, projection={"sync_rank": 1, "assignee_ids": 1})
+        if doc is None:
+            return None
+        return int(doc.get("sync_rank", -1)), list(doc.get("assignee_ids") or [])
+
+    @unavailable_as_store_error
+    async def apply_synced(self, task: common_pb2.Task, *, rank: int, deleted: bool) -> bool:
+        """Store a change read from the host unless one of an equal or higher `rank` is stored; True when written.
+
+        The rank (the host row's version, or its updated_at in microseconds) orders the changes of one task,
+        so re-reading a change (the sync's overlap window, a restart) writes nothing. A deletion keeps the
+        document as a tombstone with its rank, so an older change read later cannot revive the task.
+        """
+        updated_at = _millis(task.updated_at.ToDatetime(UTC)) if task.HasField("updated_at") else utcnow()
+        fields: Document
+        if deleted:
+            fields = {"deleted": True, "assignee_ids": [], "due_sort": NO_DUE_DATE, "updated_at": updated_at}
+        else:
+            fields = _to_doc(task, sorted({p.user_id for p in task.assignees}), updated_at)
+        try:
+            result = await self._tasks.update_one(
+                {
+                    "_id": task.task_id,
+                    "$or": [{"sync_rank": {"$lt": rank}}, {"sync_rank": {"$exists": False}}],
+                },
+                {"$set": {**fields, "sync_rank": rank}, "$inc": {"version": 1}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # an equal or newer change is stored
+        return result.upserted_id is not None or result.modified_count == 1
+
+    @unavailable_as_store_error
     async def list_for_user(
         self,
         user_id: str,
