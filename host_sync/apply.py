@@ -45,6 +45,9 @@ class Applied:
     """What applying one change did."""
 
     written: bool
+    # True when the store now holds this change or a newer one (False only when a concurrent writer won
+    # the compare-and-set with an older change: the change must be read again).
+    done: bool = True
     invalidated: int = 0
 
 
@@ -65,9 +68,17 @@ class ChangeApplier:
         before = stored[1] if stored is not None else []
         after = [p.user_id for p in change.task.assignees]
         await self._record(change, sorted(set(before) | set(after)))
-        written = await self._tasks.apply_synced(change.task, rank=change.rank, deleted=change.deleted)
+        written = await self._tasks.apply_synced(
+            change.task,
+            rank=change.rank,
+            deleted=change.deleted,
+            stored_rank=stored[0] if stored is not None else None,
+        )
+        if not written:
+            now = await self._tasks.synced_state(task_id)
+            return Applied(written=False, done=now is not None and now[0] >= change.rank)
         invalidated = await self._cache.invalidate_tag(task_cache_tag(task_id)) if self._cache else 0
-        return Applied(written=written, invalidated=invalidated)
+        return Applied(written=True, invalidated=invalidated)
 
     @unavailable_as_store_error
     async def _record(self, change: TaskChange, affected_user_ids: list[str]) -> None:

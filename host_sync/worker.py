@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import Counter, Gauge, Histogram
 
 from host_sync.apply import ChangeApplier
-from host_sync.mapping import BadRow, HostMapping
+from host_sync.mapping import BadRow, HostMapping, TaskChange
 from host_sync.source import Checkpoint, HostSource, HostUnavailable, Position
 from mesh.storage.mongo import Database, StoreUnavailable
 
@@ -70,7 +70,9 @@ class HostSync:
         lag_window_s: float = 30.0,
         poll_s: float = 0.5,
         backoff_cap_s: float = 10.0,
+        parallel: int = 16,
     ) -> None:
+        self._parallel = asyncio.Semaphore(parallel)
         self._source = source
         self._mapping = mapping
         self._applier = applier
@@ -97,10 +99,15 @@ class HostSync:
         while True:
             rows = await self._source.fetch(position, self._batch)
             result.pages += 1
+            result.read += len(rows)
+            changes: dict[str, list[TaskChange]] = {}
             for row in rows:
-                result.read += 1
-                position = await self._take(row, position, result)
+                position, change = self._read(row, position, result)
+                if change is not None:
+                    changes.setdefault(change.task.task_id, []).append(change)
                 newest = max(newest, position)
+            # Tasks in parallel (bounded), the changes of one task in order.
+            await asyncio.gather(*(self._apply_in_order(group, result) for group in changes.values()))
             if newest > watermark:
                 await self._checkpoint.save(newest)
                 watermark = newest
@@ -110,7 +117,10 @@ class HostSync:
         LAG.set(result.lag_s)
         return result
 
-    async def _take(self, row: dict[str, object], position: Position, result: SweepResult) -> Position:
+    def _read(
+        self, row: dict[str, object], position: Position, result: SweepResult
+    ) -> tuple[Position, TaskChange | None]:
+        """The row's position and its change; None for a bad row (reported once) or one already applied."""
         try:
             position = self._mapping.position(row)
             change = self._mapping.to_change(row)
@@ -122,23 +132,27 @@ class HostSync:
                 result.bad_rows.append(f"{where}: {exc}")
                 result.bad += 1
                 CHANGES.labels("bad").inc()
-            return position
-        key = (change.task.task_id, change.rank)
-        if key in self._seen:
+            return position, None
+        if (change.task.task_id, change.rank) in self._seen:
             result.unchanged += 1
-            return position
-        applied = await self._applier.apply(change)
-        self._seen[key] = change.updated_at
-        if applied.written:
-            delay = max(0.0, (datetime.now(UTC) - change.updated_at).total_seconds())
-            DELAY.observe(delay)
-            result.lag_s = max(result.lag_s, delay)
-            result.applied += 1
-            CHANGES.labels("applied").inc()
-        else:
-            result.unchanged += 1
-            CHANGES.labels("unchanged").inc()
-        return position
+            return position, None
+        return position, change
+
+    async def _apply_in_order(self, changes: list[TaskChange], result: SweepResult) -> None:
+        for change in changes:
+            async with self._parallel:
+                applied = await self._applier.apply(change)
+            if applied.done:
+                self._seen[(change.task.task_id, change.rank)] = change.updated_at
+            if applied.written:
+                delay = max(0.0, (datetime.now(UTC) - change.updated_at).total_seconds())
+                DELAY.observe(delay)
+                result.lag_s = max(result.lag_s, delay)
+                result.applied += 1
+                CHANGES.labels("applied").inc()
+            else:
+                result.unchanged += 1
+                CHANGES.labels("unchanged").inc()
 
     def _forget_before(self, when: datetime) -> None:
         self._seen = {k: v for k, v in self._seen.items() if v >= when}

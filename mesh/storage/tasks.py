@@ -125,12 +125,16 @@ class TaskStore:
         return int(doc.get("sync_rank", -1)), list(doc.get("assignee_ids") or [])
 
     @unavailable_as_store_error
-    async def apply_synced(self, task: common_pb2.Task, *, rank: int, deleted: bool) -> bool:
-        """Store a change read from the host unless one of an equal or higher `rank` is stored; True when written.
+    async def apply_synced(
+        self, task: common_pb2.Task, *, rank: int, deleted: bool, stored_rank: int | None
+    ) -> bool:
+        """Store a change read from the host if the stored task is still at `stored_rank`; True when written.
 
-        The rank (the host row's version, or its updated_at in microseconds) orders the changes of one task,
-        so re-reading a change (the sync's overlap window, a restart) writes nothing. A deletion keeps the
-        document as a tombstone with its rank, so an older change read later cannot revive the task.
+        `stored_rank` is what `synced_state` read (None: no document, -1: a document the sync never wrote);
+        the caller has checked that `rank` is higher. The write is a compare-and-set on it, filtered by `_id`
+        equality first so FerretDB serves it from an index (an `$or` would make it scan the collection).
+        A deletion keeps the document as a tombstone with its rank, so an older change read later cannot
+        revive the task.
         """
         updated_at = _millis(task.updated_at.ToDatetime(UTC)) if task.HasField("updated_at") else utcnow()
         fields: Document
@@ -138,17 +142,17 @@ class TaskStore:
             fields = {"deleted": True, "assignee_ids": [], "due_sort": NO_DUE_DATE, "updated_at": updated_at}
         else:
             fields = _to_doc(task, sorted({p.user_id for p in task.assignees}), updated_at)
+        guard: Document = {"_id": task.task_id}
+        if stored_rank is not None:
+            guard["sync_rank"] = stored_rank if stored_rank >= 0 else {"$exists": False}
         try:
             result = await self._tasks.update_one(
-                {
-                    "_id": task.task_id,
-                    "$or": [{"sync_rank": {"$lt": rank}}, {"sync_rank": {"$exists": False}}],
-                },
+                guard,
                 {"$set": {**fields, "sync_rank": rank}, "$inc": {"version": 1}},
-                upsert=True,
+                upsert=stored_rank is None,
             )
         except DuplicateKeyError:
-            return False  # an equal or newer change is stored
+            return False  # another writer inserted it meanwhile
         return result.upserted_id is not None or result.modified_count == 1
 
     @unavailable_as_store_error
