@@ -85,7 +85,7 @@ class HostSync:
         self._seen: dict[tuple[str, int], datetime] = {}
         self._reported: dict[Position, str] = {}
 
-    async def sweep(self) -> SweepResult:
+    async def sweep(self, stop: asyncio.Event | None = None) -> SweepResult:
         """Read from the watermark minus the window to the end, applying each new change, page by page.
 
         The checkpoint is saved after every page, once the page's changes are stored: a crash re-reads at
@@ -112,7 +112,7 @@ class HostSync:
                 await self._checkpoint.save(newest)
                 watermark = newest
                 WATERMARK.set(newest[0].timestamp())
-            if len(rows) < self._batch:
+            if len(rows) < self._batch or (stop is not None and stop.is_set()):
                 break
         LAG.set(result.lag_s)
         return result
@@ -164,7 +164,7 @@ class HostSync:
         while not stop.is_set():
             started = time.monotonic()
             try:
-                result = await self.sweep()
+                result = await self.sweep(stop)
             except (HostUnavailable, StoreUnavailable) as exc:
                 failures += 1
                 if failures == 1:
