@@ -58,6 +58,8 @@ def fact_for(envelope: events_pb2.EventEnvelope) -> Document | None:
             "degraded": len(i.degraded_components) > 0,
             "latency_ms": i.latency_ms,
             "first_turn": i.first_turn,
+            # Imported past chats count as turns of their own day, once (their event ids are fixed).
+            "imported": i.imported,
         }
     elif kind == "feedback":
         f = envelope.feedback

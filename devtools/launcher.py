@@ -225,4 +225,5 @@ def plan_mesh(
     keys_dir = Path(env.get("DEV_KEYS_DIR") or ROOT / ".local" / "dev-keys")
     env["DEV_KEYS_DIR"] = str(keys_dir)
     env.setdefault("AUTH_PUBLIC_KEY_FILE", str(dev_public_key_file(keys_dir)))
+    env.setdefault("HOST_SYNC_MAPPING_FILE", str(ROOT / "host_sync" / "mappings" / "demo.yaml"))
     return Mesh(components=components, env=env, log_dir=log_dir)

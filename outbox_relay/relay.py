@@ -1,4 +1,4 @@
-"""The outbox relay: publishes the events stored inside turn, feedback and satisfaction documents to Kafka.
+"""The outbox relay: publishes the events stored inside turn, feedback, satisfaction and task change documents.
 
 Writers never talk to Kafka: they store an event in the outbox of the document whose change it announces, in
 the same single-document write (so no event is lost or invented when a process dies mid-way), and set
@@ -41,7 +41,7 @@ from mesh.storage.mongo import (
 log = logging.getLogger("assist.events.outbox")
 
 ProducerFactory = Callable[[], AIOKafkaProducer]
-OUTBOX_COLLECTIONS = ("turns", "feedback", "satisfaction")
+OUTBOX_COLLECTIONS = ("turns", "feedback", "satisfaction", "task_changes")
 
 
 class PublishError(Exception):

@@ -24,6 +24,8 @@ class Stack:
     mongo_uri: str
     redis_url: str
     kafka_bootstrap: str
+    # The host site's task database (PostgreSQL), which the sync worker reads.
+    host_db_dsn: str
     # The stack's Prometheus; a mesh given PROMETHEUS_TARGETS_DIR registers its metrics ports there.
     prometheus_url: str = ""
     prometheus_targets_dir: str = ""
@@ -39,6 +41,7 @@ class Stack:
             "MONGO_URI": self.mongo_uri,
             "REDIS_URL": self.redis_url,
             "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "HOST_DB_DSN": self.host_db_dsn,
         }
         if self.prometheus_targets_dir:
             env["PROMETHEUS_URL"] = self.prometheus_url
@@ -60,6 +63,7 @@ def start_stack() -> Stack:
         values["MONGO_URI"],
         values["REDIS_URL"],
         values["KAFKA_BOOTSTRAP"],
+        values["HOST_DB_DSN"],
         values.get("PROMETHEUS_URL", ""),
         values.get("PROMETHEUS_TARGETS_DIR", ""),
     )

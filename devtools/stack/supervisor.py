@@ -88,6 +88,7 @@ class Supervisor:
             elif name == "postgres":
                 self.start_server("postgres")
                 postgres.ensure_database(self.settings)
+                postgres.ensure_host_database(self.settings)
             else:
                 self.start_server(name)
 
@@ -103,6 +104,7 @@ class Supervisor:
         if wanted == "postgresql":
             self.start_server("postgres")
             postgres.ensure_database(self.settings)
+            postgres.ensure_host_database(self.settings)
         self.start_server("mongo")
 
     def start_server(self, name: str) -> None:
@@ -228,6 +230,7 @@ class Supervisor:
             # Meshes started with these in their environment register their metrics ports (launcher).
             f"export PROMETHEUS_URL={prometheus.url(self.settings)}",
             f"export PROMETHEUS_TARGETS_DIR={prometheus.targets_dir(self.settings)}",
+            f"export HOST_DB_DSN={postgres.host_db_dsn(self.settings)}",
         ]
 
     def log_paths(self, names: list[str], all_named: bool) -> list[Path]:

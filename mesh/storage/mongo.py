@@ -134,6 +134,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
     ],
     "tasks": [IndexModel([("assignee_ids", ASCENDING), ("due_sort", ASCENDING)], name="assignee_due")],
+    # One document per change the host task sync applied, carrying its TaskChangedEvent (host_sync/apply.py).
+    "task_changes": [
+        IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
+    ],
     "claims": [IndexModel([("resource", ASCENDING), ("epoch", DESCENDING)], name="resource_epoch")],
     "analytics_events": [IndexModel([("day", ASCENDING), ("kind", ASCENDING)], name="day_kind")],
 }
