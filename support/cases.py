@@ -13,7 +13,7 @@ What the reconstruction cannot know is a task changed since the answer: such tas
 question named must be added by hand). Storing facts per turn would cost every turn a write of up to 50
 tasks to serve a few complaints.
 
-No personal data leaves: the user's id becomes "user", assignees become "Person 1", "Person 2"... (also
+No personal data leaves: the user who complained becomes "Person 1", other assignees "Person 2"... (also
 where their names appear in the question, answer or comment), and free text goes through the guard's
 rules (`mesh.pii.redact`: e-mails, cards, CPFs, phones). Task links are dropped. Names the facts do not
 list cannot be found by rule: that is one of the things the review is for.
@@ -75,6 +75,8 @@ class Pseudonyms:
         return f"person-{stand_in.split()[-1]}", stand_in
 
     def clean(self, text: str) -> str:
+        """Personal data masked first (a name inside an e-mail must not break it), then names replaced."""
+        text = redact(text)[0]
         for name in sorted(self.names, key=len, reverse=True):
             text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", self.names[name], text, flags=re.IGNORECASE)
             first = name.split()[0]
@@ -82,7 +84,7 @@ class Pseudonyms:
                 text = re.sub(
                     rf"(?<!\w){re.escape(first)}(?!\w)", self.names[name], text, flags=re.IGNORECASE
                 )
-        return redact(text)[0]
+        return text
 
 
 async def reconstruct_facts(db: Database, turn: Document) -> list[common_pb2.Task]:
@@ -119,7 +121,7 @@ async def case_for(db: Database, feedback: Document) -> dict[str, Any] | None:
         return None
     language = LANGUAGE_CODES.get(int(turn.get("language", 0)), "en")
     people = Pseudonyms(PERSON_WORD[language])
-    people.by_id[turn["user_id"]] = "user"  # the person who complained: never named in a case
+    people.person(turn["user_id"], "")  # the person who complained is always "Person 1"
     facts = await reconstruct_facts(db, turn)
     for task in facts:  # register every name before any text is cleaned
         for person in task.assignees:

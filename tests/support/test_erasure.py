@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from bson import BSON
 from redis.asyncio import Redis
 
 from mesh.storage.mongo import Database
-from mesh.storage.redis_store import make_redis
 from support.erasure import erase_user, user_digest
-from tests.local_stack import Stack
 from tests.support.seed import Footprint, seed_user
 
 # The host site's task data is not the assistant's to erase (support/erasure.py says why); none is seeded.
 NOT_OURS = {"tasks"}
 
 
-@pytest.fixture
-async def redis(stack: Stack) -> AsyncIterator[Redis]:
-    client = make_redis(stack.redis_url, 2.0)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
 
 
 async def mongo_hits(db: Database, needles: list[str]) -> list[str]:
@@ -35,25 +26,26 @@ async def mongo_hits(db: Database, needles: list[str]) -> list[str]:
         if name in NOT_OURS:
             continue
         async for doc in db[name].find({}):
-            raw = BSON.encode(doc)
+            raw: bytes = BSON.encode(doc)
             hits += [f"{name}/{doc['_id']}: {n}" for n in needles if n.encode() in raw]
     return hits
 
 
 async def redis_hits(redis: Redis, needles: list[str]) -> list[str]:
-    """Every Redis key whose name or value contains one of `needles` (strings and hashes)."""
+    """Every Redis key whose name or value contains one of `needles` (strings, hashes and sets)."""
     hits = []
     async for key in redis.scan_iter(count=1000):
-        kind = (await redis.type(key)).decode()
+        kind = _bytes(await redis.type(key)).decode()
+        value = b""
         if kind == "string":
-            value = await redis.get(key) or b""
+            value = _bytes(await redis.get(key) or b"")
         elif kind == "hash":
-            value = b" ".join(k + b"=" + v for k, v in (await redis.hgetall(key)).items())
+            pairs = (await redis.hgetall(key)).items()
+            value = b" ".join(_bytes(k) + b"=" + _bytes(v) for k, v in pairs)
         elif kind == "set":
-            value = b" ".join(await redis.smembers(key))
-        else:
-            value = b""
-        hits += [f"{key!r}: {n}" for n in needles if n.encode() in key or n.encode() in value]
+            value = b" ".join(_bytes(m) for m in await redis.smembers(key))
+        name = _bytes(key)
+        hits += [f"{name!r}: {n}" for n in needles if n.encode() in name or n.encode() in value]
     return hits
 
 
