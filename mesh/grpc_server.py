@@ -52,8 +52,12 @@ async def create_server(
     *,
     address: str = "127.0.0.1:0",
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """Build and start a server with the given servicers; returns it with its bound port and health."""
+    """Build and start a server with the given servicers; returns it with its bound port and health.
+
+    With `credentials` the port serves TLS (the coordinator: mutual TLS, mesh/tls.py); else plaintext.
+    """
     server = grpc.aio.server(
         interceptors=[ErrorStatusInterceptor(), *interceptors],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
@@ -64,7 +68,10 @@ async def create_server(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(address)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise RuntimeError(f"could not bind the gRPC server to {address}")
     await server.start()
