@@ -123,7 +123,11 @@ class Mesh:
             log.close()
         self.wait_ready(*names)
 
-    def wait_ready(self, *names: str, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, *names: str, timeout_s: float | None = None) -> None:
+        # MESH_READY_TIMEOUT_S: more time on a machine shared with other heavy jobs (seen: 10 processes
+        # importing at once under a load of 30 on 2 cores took over a minute).
+        if timeout_s is None:
+            timeout_s = float(self.env.get("MESH_READY_TIMEOUT_S") or 60.0)
         deadline = time.monotonic() + timeout_s
         for name in names or tuple(self.components):
             comp = self.components[name]
