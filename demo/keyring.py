@@ -4,9 +4,9 @@ ones still published in the JWKS for a while so tokens signed just before a rota
 The keys live in one JSON file (`keyring.json` in DEV_KEYS_DIR, default .local/dev-keys); the running demo
 site rereads it when it changes, so a rotation needs no restart of anything:
 
-    python -m demo.keyring rotate                     # new current key; the previous one stays published
-    python -m demo.keyring rotate --keep-previous 0   # new current key; the old one is dropped at once
-    python -m demo.keyring show                       # the kids and the public JWKS
+    python -m demo.signing_keys rotate                     # new current key; the previous one stays published
+    python -m demo.signing_keys rotate --keep-previous 0   # new current key; the old one is dropped at once
+    python -m demo.signing_keys show                       # the public JWKS
 
 The tests rotate with the same functions. `current.pub.pem` beside the file holds the current public key
 for an edge that verifies with a static key file (AUTH_PUBLIC_KEY_FILE) instead of the JWKS.
@@ -14,11 +14,9 @@ for an edge that verifies with a static key file (AUTH_PUBLIC_KEY_FILE) instead 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,25 +137,3 @@ class LiveKeyring:
             self._ring = read_keyring(self._directory) or self._ring
             self._stamp = stamp
         return self._ring
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m demo.keyring", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("DEV_KEYS_DIR") or DEFAULT_DIR))
-    commands = parser.add_subparsers(dest="command", required=True)
-    rotate_cmd = commands.add_parser("rotate", help="make a new current signing key")
-    rotate_cmd.add_argument("--keep-previous", type=int, default=1, help="old keys to keep published")
-    commands.add_parser("show", help="print the kids and the public JWKS")
-    args = parser.parse_args(argv)
-    if args.command == "rotate":
-        ring = rotate(args.dir, keep_previous=args.keep_previous)
-        print(f"current key: {ring.current.kid}; published: {', '.join(k.kid for k in ring.keys)}")
-    else:
-        ring = load_or_create(args.dir)
-        json.dump(ring.jwks(), sys.stdout, indent=2)
-        print()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 It plays the host's part of the integration: its own sign-in (a signed `demo_user` cookie), a `/token`
 endpoint that signs a short-lived JWT for the signed-in user (what the widget's `token-url` fetches), its
-public keys at `/.well-known/jwks.json` (rotated with `python -m demo.keyring rotate` while it runs,
+public keys at `/.well-known/jwks.json` (rotated with `python -m demo.signing_keys rotate` while it runs,
 demo/keyring.py), and pages that embed the widget with one script tag and one element. The development launcher's edge
 (`devtools.demo_edge`) mounts this app at `/` and serves `/v1/*` and `/widget/*` itself; the production
 edge never imports it.

@@ -2,7 +2,7 @@
 
 The demo site plays the host website: it signs users' tokens with its keyring (demo/keyring.py) and
 publishes the public keys at `/.well-known/jwks.json`, which this edge fetches like any host's JWKS
-(AUTH_JWKS_URL, by default its own address), so a key rotation (`python -m demo.keyring rotate`) is picked
+(AUTH_JWKS_URL, by default its own address), so a key rotation (`python -m demo.signing_keys rotate`) is picked
 up without a restart. The production edge (`python -m edge`) knows nothing of the demo.
 """
 
