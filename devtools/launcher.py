@@ -94,6 +94,22 @@ class Mesh:
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.components[name].port}"
 
+    def process_env(self, name: str) -> dict[str, str]:
+        """The environment component `name` runs with: the mesh's, plus its own address, ports and
+        certificate. A test starting a second copy of a component (another edge) starts from this."""
+        comp = self.components[name]
+        env = dict(self.env)
+        if comp.spec.kind == "grpc":
+            env["LISTEN_ADDR"] = self.address(name)
+        elif comp.spec.kind == "http":
+            env["HOST"] = "127.0.0.1"
+            env["PORT"] = str(comp.port)
+        if name in _MTLS_COMPONENTS:
+            env["MESH_TLS_DIR"] = str(self.tls_dir(name))
+        env["SERVICE_NAME"] = name
+        env["METRICS_PORT"] = str(comp.metrics_port)
+        return env
+
     def start(self, *names: str) -> None:
         """Start the named components (all when none are named) that are not running."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -102,16 +118,7 @@ class Mesh:
             if running is not None and running.poll() is None:
                 continue
             comp = self.components[name]
-            env = dict(self.env)
-            if comp.spec.kind == "grpc":
-                env["LISTEN_ADDR"] = self.address(name)
-            elif comp.spec.kind == "http":
-                env["HOST"] = "127.0.0.1"
-                env["PORT"] = str(comp.port)
-            if name in _MTLS_COMPONENTS:
-                env["MESH_TLS_DIR"] = str(self.tls_dir(name))
-            env["SERVICE_NAME"] = name
-            env["METRICS_PORT"] = str(comp.metrics_port)
+            env = self.process_env(name)
             log = (self.log_dir / f"{name}.log").open("ab")
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", comp.module],
