@@ -16,6 +16,7 @@ from mesh.config import MongoSettings, load_settings
 from mesh.grpc_server import Registration, service_registration
 from mesh.process import AgentSettings, run_agent
 from mesh.storage.from_settings import open_mongo
+from mesh.storage.study import StudyStore
 from mesh.storage.turns import ConversationStore, TurnStore
 
 
@@ -45,6 +46,7 @@ def main() -> None:
                 ConversationStore(db),
                 TurnStore(db),
                 admission=TurnAdmission("coordinator", settings.coordinator_max_turns_in_flight),
+                study=StudyStore(db),
             )
             try:
                 yield service_registration(

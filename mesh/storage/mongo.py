@@ -133,6 +133,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     "satisfaction": [
         IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
     ],
+    "study": [
+        IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
+    ],
     "tasks": [IndexModel([("assignee_ids", ASCENDING), ("due_sort", ASCENDING)], name="assignee_due")],
     "claims": [IndexModel([("resource", ASCENDING), ("epoch", DESCENDING)], name="resource_epoch")],
     "analytics_events": [IndexModel([("day", ASCENDING), ("kind", ASCENDING)], name="day_kind")],
