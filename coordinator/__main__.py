@@ -26,6 +26,7 @@ from mesh.internal_identity import (
 from mesh.logs import configure_logging
 from mesh.process import AgentSettings, run_agent
 from mesh.storage.from_settings import open_mongo
+from mesh.storage.study import StudyStore
 from mesh.storage.turns import ConversationStore, TurnStore
 from mesh.tls import TlsFiles
 
@@ -86,6 +87,7 @@ def main() -> None:
                 ConversationStore(db),
                 TurnStore(db),
                 admission=TurnAdmission("coordinator", settings.coordinator_max_turns_in_flight),
+                study=StudyStore(db),
             )
             try:
                 yield service_registration(
