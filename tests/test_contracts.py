@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.routes import coordinator_routes
+from mesh.internal_identity import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +45,7 @@ def test_http_routes_are_read_from_the_contract() -> None:
         ("GET", "/v1/conversations/{conversation_id}/messages"),
         ("POST", "/v1/messages/{message_id}/feedback"),
         ("POST", "/v1/conversations/{conversation_id}/satisfaction"),
+        ("POST", "/v1/study/events"),
     }
     converse = routes[("POST", "/v1/conversations/{conversation_id}/messages")]
     assert converse.server_streaming
@@ -68,3 +70,12 @@ def test_every_contract_element_is_documented(proto: Path) -> None:
             if not previous.startswith("//"):
                 undocumented.append(f"{proto.name}:{i + 1}: {stripped}")
     assert not undocumented, "\n".join(undocumented)
+
+
+def test_the_edge_may_call_every_rpc_the_contract_routes_over_http() -> None:
+    """A route added to the contract without the edge's permission would answer 403 to every widget."""
+    policy = load_policy(ROOT / "ops" / "internal-clients.yaml")
+    edge = policy.clients["edge"]
+    for route in coordinator_routes():
+        method = route.grpc_path.rsplit("/", 1)[1]
+        assert edge.may_call(method), f"ops/internal-clients.yaml: the edge may not call {method}"

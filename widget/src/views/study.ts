@@ -117,9 +117,10 @@ export class StudyPanel {
   }
 
   private async begin(task: StudyTask): Promise<void> {
+    const sent = this.recorder.start(task.id); // marks the task running at once; the record is sent behind
     this.showTasks(task.id);
     this.say(this.t.started(task.title));
-    if (!(await this.recorder.start(task.id))) this.say(this.t.failed);
+    if (!(await sent)) this.say(this.t.failed);
   }
 
   private async end(task: StudyTask, outcome: "succeeded" | "abandoned"): Promise<void> {
