@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from edge.errors import error_response
 from edge.openapi import openapi_document
@@ -110,6 +111,21 @@ async def _method_not_allowed(_: Request, __: Exception) -> Response:
     return error_response(405, "INVALID_ARGUMENT", "method not allowed on this route")
 
 
+class _WrongMethod:
+    """An ASGI app answering 405 with the route's methods in `Allow`. An app, not a function endpoint:
+    Starlette gives a function endpoint without `methods` GET only, and an app every method (QUERY too)."""
+
+    def __init__(self, verbs: list[str]) -> None:
+        self._verbs = verbs
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            405, "UNIMPLEMENTED", f"this route answers {' and '.join(self._verbs)} only"
+        )
+        response.headers["Allow"] = ", ".join(self._verbs)
+        await response(scope, receive, send)
+
+
 async def _server_error(_: Request, exc: Exception) -> Response:
     log.exception("unhandled error in the edge", exc_info=exc)
     return error_response(500, "INTERNAL", "something went wrong on our side")
@@ -180,8 +196,14 @@ def create_app(
         Route("/widget/assist-chat.js", _widget(settings)),
         Route("/openapi.json", _openapi),
     ]
+    allowed: dict[str, set[str]] = {}
     for api in coordinator_routes():
         routes.append(Route(api.path, _api_handler(api, state_now), methods=[api.verb], name=api.grpc_path))
+        allowed.setdefault(api.path, set()).add(api.verb)
+    # Any other method on an API path is a 405 naming the allowed ones, decided here: left to fall through,
+    # it would reach `extra_routes` (the demo site mounted at /) and come back a 404.
+    for path, verbs in allowed.items():
+        routes.append(Route(path, _WrongMethod(sorted(verbs))))
     routes.extend(extra_routes or [])
 
     @contextlib.asynccontextmanager

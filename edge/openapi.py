@@ -6,7 +6,7 @@ stream answered as `text/event-stream` whose events are the stream's messages, p
 body, unknown fields refused (`json_format.ParseDict` is strict). Deriving the document from the descriptors
 the routes are built from keeps the two from drifting, and a fuzzer (schemathesis, in the tests) reads it to
 generate requests. Message schemas follow the proto3 JSON mapping: lowerCamelCase names, 64-bit integers as
-decimal strings, enums by name, `Timestamp` as an RFC 3339 string.
+decimal strings, enums by name, `Timestamp` as an RFC 3339 string, `null` as the default value.
 """
 
 from __future__ import annotations
@@ -81,7 +81,12 @@ class _Components:
         return {"$ref": f"#/components/schemas/{name}"}
 
     def _object(self, message: descriptor.Descriptor, omit: tuple[str, ...]) -> Schema:
-        properties = {f.json_name: self._field(f) for f in message.fields if f.name not in omit}
+        # proto3 JSON reads `null` as the field's default value, for every field type.
+        properties = {
+            f.json_name: {"anyOf": [self._field(f), {"type": "null"}]}
+            for f in message.fields
+            if f.name not in omit
+        }
         return {"type": "object", "properties": properties, "additionalProperties": False}
 
     def _field(self, field: descriptor.FieldDescriptor) -> Schema:

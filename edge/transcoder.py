@@ -40,7 +40,7 @@ async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
             raise PayloadTooLarge(max_bytes)
         chunks.append(chunk)
     raw = b"".join(chunks)
-    if not raw.strip():
+    if not raw:  # no body: no fields. Whitespace alone is not JSON (RFC 8259), so it is refused below.
         return {}
     try:
         value = json.loads(raw)
@@ -82,10 +82,49 @@ def build_request(
                 raise BadRequest(f"{key} in the body does not match the URL")
             fields.pop(key, None)
         fields[json_name] = path_params[name]
+    check_json_shape(fields, route.request_type.DESCRIPTOR)
     try:
         return json_format.ParseDict(fields, route.request_type())
     except json_format.ParseError as exc:
         raise BadRequest(f"the body does not match the request shape: {exc}") from exc
+
+
+# Well-known types whose JSON form is not an object (google.protobuf.Timestamp is a string, ...).
+_SCALAR_MESSAGES = frozenset(
+    f"google.protobuf.{name}"
+    for name in (
+        *("Timestamp", "Duration", "FieldMask", "Value", "ListValue", "Struct", "Any"),
+        *("DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value"),
+        *("BoolValue", "StringValue", "BytesValue"),
+    )
+)
+
+
+def check_json_shape(value: dict[str, Any], message_descriptor: Any, where: str = "") -> None:
+    """Refuse JSON whose containers do not match the message: `json_format.ParseDict` quietly reads `[]`
+    as an empty message (found by the fuzzer: `{"pageContext": []}` was accepted), so a client's mistake
+    would be stored instead of explained. Only containers are checked; ParseDict checks the scalars."""
+    for key, item in value.items():
+        field = message_descriptor.fields_by_name.get(key) or next(
+            (f for f in message_descriptor.fields if f.json_name == key), None
+        )
+        if field is None or item is None:
+            continue  # ParseDict names unknown fields itself
+        path = f"{where}{field.json_name}"
+        is_map = field.message_type is not None and field.message_type.GetOptions().map_entry
+        if field.is_repeated and not is_map:
+            if not isinstance(item, list):
+                raise BadRequest(f"{path} must be an array")
+            elements = item
+        else:
+            elements = [item]
+        if field.message_type is None or field.message_type.full_name in _SCALAR_MESSAGES:
+            continue
+        for element in elements:
+            if not isinstance(element, dict):
+                raise BadRequest(f"{path} must be an object")
+            if not is_map:
+                check_json_shape(element, field.message_type, f"{path}.")
 
 
 def to_json(msg: message.Message) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Generated requests against a live edge: the schemathesis command reads the edge's own /openapi.json
-(edge.openapi, derived from the contract) and sends about 10,000 requests, valid and invalid, to every route.
+(edge.openapi, derived from the contract) and sends thousands of requests, valid and invalid, to every route.
 
 Its checks carry our promises: no 5xx (`not_a_server_error`), every answer's status, content type and body as
 documented (so every error is the JSON envelope with a code), invalid data refused (`negative_data_rejection`),
@@ -10,6 +10,7 @@ the user who only sent invalid requests owns nothing. The command's NDJSON event
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -24,16 +25,20 @@ from tests.mesh_fixture import MeshUnderTest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-TOTAL_REQUESTS = 10_000
+# Per operation and mode. The suite's default sends about 4,000 requests in two minutes; the 10,000-request
+# run the security checklist reports is `FUZZ_EXAMPLES=400 ./dev test tests/e2e/test_api_fuzzing.py`.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 # Valid requests may still be refused for what a schema cannot say (a turn for a conversation that does not
 # exist, a rating of a message nobody wrote): 4xx answers to valid data are expected, not a failure.
 EXCLUDED_CHECKS = "positive_data_acceptance"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def _fuzz(edge: str, token: str, mode: str, examples: int, report: Path) -> tuple[int, str]:
     command = [
-        str(SCHEMATHESIS), "run", f"{edge}/openapi.json", "--url", edge,
+        str(SCHEMATHESIS), "--config-file", str(CONFIG), "run", f"{edge}/openapi.json", "--url", edge,
         "--mode", mode, "--max-examples", str(examples), "--seed", "20261201",
         "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
         "--header", f"Authorization: Bearer {token}",
@@ -74,6 +79,7 @@ def _owned(mesh_up: MeshUnderTest, user_id: str) -> dict[str, int]:
         client.close()
 
 
+@pytest.mark.timeout(1800)
 def test_generated_requests_get_no_5xx_only_documented_json_errors_and_invalid_ones_store_nothing(
     mesh_up: MeshUnderTest, tmp_path: Path
 ) -> None:
@@ -81,13 +87,14 @@ def test_generated_requests_get_no_5xx_only_documented_json_errors_and_invalid_o
     for mode in ("negative", "positive"):
         user_id = f"fuzz-{mode}-{uuid.uuid4().hex[:8]}"
         report = tmp_path / f"{mode}.ndjson"
-        status, output = _fuzz(mesh_up.edge_url, mesh_up.token(user_id), mode, 1000, report)
+        status, output = _fuzz(mesh_up.edge_url, mesh_up.token(user_id), mode, EXAMPLES, report)
         statuses = _requests(report)
         runs[mode] = (user_id, statuses)
         print(f"\nschemathesis --mode {mode}: {sum(statuses.values())} requests, statuses {dict(statuses)}")
+        (ARTIFACTS / f"schemathesis-{mode}.txt").write_text(output)
         assert status == 0, output[-6000:]
     sent = sum(sum(statuses.values()) for _, statuses in runs.values())
-    assert sent >= TOTAL_REQUESTS * 0.9, f"only {sent} requests were generated"
+    assert sent >= EXAMPLES * 2 * 5, f"only {sent} requests were generated"
     assert all(code < 500 for _, statuses in runs.values() for code in statuses)
     negative_user = runs["negative"][0]
     assert _owned(mesh_up, negative_user) == {"conversations": 0, "turns": 0}
