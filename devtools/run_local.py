@@ -9,9 +9,24 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from devtools.launcher import ROOT, plan_mesh
+
+
+def traces_line(env: Mapping[str, str]) -> str:
+    """Where the mesh's traces go, for the banner: the stack's Jaeger, or the endpoint the user set."""
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    query = env.get("JAEGER_QUERY_URL", "")
+    if not endpoint:
+        return "  Traces:                     not exported (OTEL_EXPORTER_OTLP_ENDPOINT is not set)\n"
+    if query:
+        return (
+            f"  Traces (Jaeger query API):  {query}/api/services (OTLP in: {endpoint});\n"
+            "                              a message's trace: .venv/bin/python -m devtools.trace MESSAGE_ID\n"
+        )
+    return f"  Traces:                     sent to {endpoint}\n"
 
 
 def main() -> None:
@@ -43,6 +58,7 @@ def main() -> None:
             f"  Coordinator gRPC API:       {mesh.coordinator_addr}\n"
             f"  Prometheus metrics:         {mesh.metrics_url('coordinator')} (ports {metrics_ports[0]}-{metrics_ports[-1]})\n"
             f"  Logs:                       {Path(mesh.log_dir).relative_to(ROOT)}/\n"
+            f"{traces_line(mesh.env)}"
             "Press Ctrl-C to stop (the local servers keep running; ./dev stop stops them).\n",
             flush=True,
         )

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from edge.errors import error_response
 from edge.routes import HttpRoute, coordinator_routes
 from edge.settings import EdgeSettings
+from edge.tracing import tracing_middleware
 from edge.transcoder import (
     BadRequest,
     PayloadTooLarge,
@@ -182,7 +183,7 @@ def create_app(
 
     return Starlette(
         routes=routes,
-        middleware=_cors(settings),
+        middleware=[tracing_middleware(routes), *_cors(settings)],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )

@@ -2,6 +2,8 @@
 # Local infrastructure for Assist mesh, as plain local processes (no Docker):
 #   redis  - Debian's redis-server                      127.0.0.1:16379
 #   kafka  - Apache Kafka 4.1.1, KRaft broker+controller 127.0.0.1:19092 (controller 19093)
+#   jaeger - Jaeger v2 (module v1.76.0), in-memory traces   OTLP 127.0.0.1:14317 (gRPC) / 14318 (HTTP),
+#            query API http://127.0.0.1:16686 (scripts/install_jaeger.sh builds it)
 #   mongo  - FerretDB v1.24.2 (MongoDB wire)              127.0.0.1:27027
 #            on a private PostgreSQL cluster (Debian's)  127.0.0.1:15432 (default), where
 #            every declared index also gets a GIN index that serves FerretDB's queries
@@ -33,6 +35,8 @@
 #   STACK_MONGO_PORT             default 27027
 #   STACK_MONGO_BACKEND          postgresql (default) | sqlite
 #   STACK_POSTGRES_PORT          default 15432 (FerretDB's PostgreSQL, loopback only)
+#   STACK_JAEGER_PORT            default 16686 (query API); STACK_JAEGER_OTLP_GRPC_PORT 14317,
+#                                STACK_JAEGER_OTLP_HTTP_PORT 14318, STACK_JAEGER_QUERY_GRPC_PORT 16685
 #   STACK_KAFKA_HEAP             default "-Xms256m -Xmx512m"
 #   STACK_KAFKA_TIMEOUT / STACK_REDIS_TIMEOUT / STACK_MONGO_TIMEOUT / STACK_POSTGRES_TIMEOUT
 #                                readiness timeouts (90/30/30/60 s)
@@ -234,10 +238,15 @@ install_mongo() {
   ferretdb_ok "$FERRETDB_BIN" || die "built $FERRETDB_BIN but it does not report $FERRETDB_VERSION"
 }
 
+install_jaeger() {
+  # Its own script (also usable alone); it builds into $STACK_CACHE/bin and skips a binary already there.
+  STACK_CACHE="$STACK_CACHE" bash "$REPO_ROOT/scripts/install_jaeger.sh" >/dev/null 9>&-
+}
+
 # Installs what the named servers (all by default) need; unknown names are left to devtools.stack.
 install_for() {
   local n names=("$@")
-  [ "${#names[@]}" -gt 0 ] || names=(redis kafka mongo)
+  [ "${#names[@]}" -gt 0 ] || names=(redis kafka mongo jaeger)
   take_install_lock
   for n in "${names[@]}"; do
     case "$n" in
@@ -248,6 +257,7 @@ install_for() {
         if [ "$MONGO_BACKEND" = postgresql ]; then install_postgres; fi
         ;;
       postgres|postgresql|pg) install_postgres ;;
+      jaeger|traces) install_jaeger ;;
     esac
   done
   exec 9>&-
@@ -259,14 +269,14 @@ supervise() {
 }
 
 usage() {
-  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
   local cmd="${1:-}"
   case "$cmd" in
     install)
-      install_for redis kafka mongo
+      install_for redis kafka mongo jaeger
       log "installed: $(redis-server --version | cut -d' ' -f1-3), Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION ($MONGO_BACKEND backend$(
         if [ "$MONGO_BACKEND" = postgresql ]; then printf ', %s' "$("$(pg_bin_dir)/postgres" --version)"; fi))"
       ;;

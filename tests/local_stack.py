@@ -24,6 +24,9 @@ class Stack:
     mongo_uri: str
     redis_url: str
     kafka_bootstrap: str
+    # Jaeger's query API, and where the mesh sends traces (the stack's Jaeger unless the shell set another).
+    jaeger_query_url: str = ""
+    otlp_endpoint: str = ""
 
     def stop(self, *names: str) -> None:
         subprocess.run(["bash", str(STACK), "stop", *names], check=True, cwd=ROOT)
@@ -38,6 +41,12 @@ class Stack:
             "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
         }
 
+    def tracing_env(self) -> dict[str, str]:
+        """OTel variables sending a mesh's traces to the stack's Jaeger, flushed every 200 ms for tests."""
+        if not self.otlp_endpoint:
+            return {}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+
 
 def start_stack() -> Stack:
     """Start Redis, Kafka and FerretDB with scripts/stack.sh (a no-op when they run) and read their addresses."""
@@ -49,7 +58,14 @@ def start_stack() -> Stack:
         if "=" in line:
             key, _, value = line.partition("=")
             values[key] = value.strip("'\"")
-    return Stack(values["MONGO_URI"], values["REDIS_URL"], values["KAFKA_BOOTSTRAP"])
+    return Stack(
+        values["MONGO_URI"],
+        values["REDIS_URL"],
+        values["KAFKA_BOOTSTRAP"],
+        jaeger_query_url=values.get("JAEGER_QUERY_URL", ""),
+        otlp_endpoint=values.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+    )
 
 
 def mongo_uri_for(stack: Stack, database: str) -> str:

@@ -53,7 +53,7 @@ def running_mesh(
     mongo_uri = mongo_uri_for(stack, database)
     asyncio.run(seed_demo_tasks(mongo_uri))
     mesh = plan_mesh(
-        {**stack.env(), "MONGO_URI": mongo_uri},
+        {**stack.env(), **stack.tracing_env(), "MONGO_URI": mongo_uri},
         log_dir=ROOT / "test-artifacts" / "logs" / database,
         extra_env={
             "DEV_KEYS_DIR": str(keys_dir),

@@ -16,15 +16,16 @@ from pathlib import Path
 from devtools.probes import tcp_open
 from devtools.stack import postgres
 from devtools.stack.ferretdb import FERRETDB, running_backend
+from devtools.stack.jaeger import JAEGER, query_url
 from devtools.stack.kafka import KAFKA
 from devtools.stack.postgres import POSTGRES
 from devtools.stack.processes import LogMarks, live_pid, pid_alive, read_number, say
 from devtools.stack.redis import REDIS
 from devtools.stack.settings import Settings, StackError
 
-KINDS = {kind.name: kind for kind in (REDIS, KAFKA, FERRETDB, POSTGRES)}
-ALL_SERVERS = ("redis", "kafka", "mongo")
-STATUS_SERVERS = ("redis", "kafka", "mongo", "postgres")
+KINDS = {kind.name: kind for kind in (REDIS, KAFKA, FERRETDB, POSTGRES, JAEGER)}
+ALL_SERVERS = ("redis", "kafka", "mongo", "jaeger")
+STATUS_SERVERS = ("redis", "kafka", "mongo", "postgres", "jaeger")
 _ALIASES = {
     "redis": "redis",
     "kafka": "kafka",
@@ -34,6 +35,8 @@ _ALIASES = {
     "postgres": "postgres",
     "postgresql": "postgres",
     "pg": "postgres",
+    "jaeger": "jaeger",
+    "traces": "jaeger",
 }
 
 
@@ -44,7 +47,7 @@ def canonical_names(names: list[str]) -> list[str]:
     unknown = [n for n in names if n not in _ALIASES]
     if unknown:
         raise StackError(
-            f"unknown server '{unknown[0]}' (expected: redis, kafka, mongo; or postgres, FerretDB's backend)"
+            f"unknown server '{unknown[0]}' (expected: redis, kafka, mongo, jaeger; or postgres, FerretDB's backend)"
         )
     return [_ALIASES[n] for n in names]
 
@@ -129,6 +132,13 @@ class Supervisor:
             raise StackError(
                 f"kafka: controller port {host}:{controller} is already taken; set STACK_KAFKA_CONTROLLER_PORT"
             )
+        if name == "jaeger":
+            for extra in ("jaeger-otlp-grpc", "jaeger-otlp-http", "jaeger-query-grpc"):
+                if tcp_open(host, self.settings.port(extra)):
+                    raise StackError(
+                        f"jaeger: port {host}:{self.settings.port(extra)} ({extra}) is already taken; "
+                        f"set STACK_{extra.upper().replace('-', '_')}_PORT"
+                    )
         started = time.monotonic()
         marks = LogMarks(kind.log_files(self.settings))
         try:
@@ -222,7 +232,21 @@ class Supervisor:
             f"export MONGO_URI=mongodb://{host}:{ports['mongo']}/assist",
             f"export REDIS_URL=redis://{host}:{ports['redis']}/0",
             f"export KAFKA_BOOTSTRAP={host}:{ports['kafka']}",
+            f"export JAEGER_QUERY_URL={query_url(self.settings)}",
+            # The mesh's traces go to the stack's Jaeger, unless the user points them elsewhere already.
+            *(
+                []
+                if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                else [f"export OTEL_EXPORTER_OTLP_ENDPOINT={self._otlp_endpoint()}"]
+            ),
         ]
+
+    def _otlp_endpoint(self) -> str:
+        """Jaeger's OTLP endpoint for the protocol the user chose (OTEL_EXPORTER_OTLP_PROTOCOL, grpc by default)."""
+        host, ports = self.settings.host, self.settings.ports
+        if os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") == "http/protobuf":
+            return f"http://{host}:{ports['jaeger-otlp-http']}"
+        return f"http://{host}:{ports['jaeger-otlp-grpc']}"
 
     def log_paths(self, names: list[str], all_named: bool) -> list[Path]:
         """Logs of the named servers; mongo (or all) includes FerretDB's PostgreSQL."""
