@@ -55,7 +55,14 @@ log "building Jaeger ($JAEGER_MODULE_VERSION) with Go, a few minutes the first t
   go mod edit -replace github.com/Shopify/sarama=github.com/Shopify/sarama@v1.33.0
   timeout 900 go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_MODULE_VERSION"
   timeout 900 go build -trimpath -o "$BIN.tmp" github.com/jaegertracing/jaeger/cmd/jaeger
-} >"$build_log" 2>&1 9>&- || { tail -n 30 "$build_log" >&2; die "Jaeger build failed (full output: $build_log)"; }
+} >"$build_log" 2>&1 9>&- || {
+  rc=$?
+  tail -n 30 "$build_log" >&2
+  if [ "$rc" -eq 124 ]; then
+    die "the Go step timed out after 900 s (a busy machine): run it again, the build cache keeps the work done"
+  fi
+  die "Jaeger build failed, exit $rc (full output: $build_log)"
+}
 mv "$BIN.tmp" "$BIN"
 log "built $BIN"
 printf '%s\n' "$BIN"
