@@ -179,10 +179,12 @@ def process_span(
 def store_span(records: Sequence[trace.Span]) -> AbstractContextManager[trace.Span]:
     """The span storing one batch's facts, linked to every record's span (a batch belongs to many traces).
 
-    With one record, it is also that record's child, so a single turn's trace shows the MongoDB insert.
+    With one record, it is that record's child instead, so a single turn's trace shows the MongoDB insert.
     """
-    links = [trace.Link(span.get_span_context()) for span in records]
-    parent = trace.set_span_in_context(records[0]) if len(records) == 1 else None
+    if len(records) == 1:  # a parent, not a link as well: Jaeger shows a span linked to its parent as a root
+        parent, links = trace.set_span_in_context(records[0]), []
+    else:
+        parent, links = None, [trace.Link(span.get_span_context()) for span in records]
     return _tracer.start_as_current_span(
         "store analytics facts",
         context=parent,

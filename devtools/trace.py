@@ -59,8 +59,10 @@ def span_tree(jaeger_trace: Mapping[str, Any]) -> list[SpanNode]:
             duration_us=int(span.get("duration", 0)),
         )
         nodes[node.span_id] = node
-        for ref in span.get("references", []):
-            if ref.get("refType") == "CHILD_OF":
+        # The parent is the CHILD_OF reference; without one, a FOLLOWS_FROM (a link) in the same trace.
+        refs = sorted(span.get("references", []), key=lambda ref: ref.get("refType") != "CHILD_OF")
+        for ref in refs:
+            if ref.get("traceID", span.get("traceID")) == span.get("traceID"):
                 parents[node.span_id] = ref["spanID"]
                 break
     roots: list[SpanNode] = []

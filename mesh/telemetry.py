@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient, GrpcAioInstrumentorServer, filters
@@ -101,11 +102,19 @@ def configure_telemetry(
 
 
 def instrument_stores() -> None:
-    """Spans for every MongoDB command and Redis call (statements are not captured: they hold user data)."""
-    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    """Spans for every MongoDB command and Redis call (statements are not captured: they hold user data).
 
-    if not PymongoInstrumentor().is_instrumented_by_opentelemetry:
-        PymongoInstrumentor().instrument(capture_statement=False)
-    if not RedisInstrumentor().is_instrumented_by_opentelemetry:
-        RedisInstrumentor().instrument()
+    Only for the clients the process has imported by now (its modules import them at the top): a process
+    that never talks to a store does not pay for loading its client and instrumentation (about 0.4 s of CPU
+    each, times ten processes starting together).
+    """
+    if "pymongo" in sys.modules:
+        from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+        if not PymongoInstrumentor().is_instrumented_by_opentelemetry:
+            PymongoInstrumentor().instrument(capture_statement=False)
+    if "redis" in sys.modules:
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        if not RedisInstrumentor().is_instrumented_by_opentelemetry:
+            RedisInstrumentor().instrument()

@@ -8,10 +8,11 @@ from devtools.trace import count_spans, render_tree, span_tree, trace_url
 
 
 def _span(
-    span_id: str, name: str, process: str, start: int, duration: int, parent: str = ""
+    span_id: str, name: str, process: str, start: int, duration: int, parent: str = "", ref: str = "CHILD_OF"
 ) -> dict[str, Any]:
-    refs = [{"refType": "CHILD_OF", "traceID": "t", "spanID": parent}] if parent else []
+    refs = [{"refType": ref, "traceID": "t", "spanID": parent}] if parent else []
     return {
+        "traceID": "t",
         "spanID": span_id,
         "operationName": name,
         "processID": process,
@@ -26,13 +27,13 @@ TRACE = {
     "spans": [
         _span("b", "/Converse", "p2", 1_000_500, 9_000, parent="a"),
         _span("a", "POST /v1/x", "p1", 1_000_000, 10_000),
-        _span("c", "find", "p2", 1_001_000, 1_500, parent="b"),
+        _span("c", "find", "p2", 1_001_000, 1_500, parent="b", ref="FOLLOWS_FROM"),
         _span("d", "late", "p2", 1_020_000, 700, parent="not-exported"),
     ],
 }
 
 
-def test_spans_nest_under_their_parents_and_orphans_become_roots() -> None:
+def test_spans_nest_under_their_parents_or_links_and_orphans_become_roots() -> None:
     roots = span_tree(TRACE)
     assert [(r.name, r.service) for r in roots] == [("POST /v1/x", "edge"), ("late", "coordinator")]
     assert [c.name for c in roots[0].children] == ["/Converse"]

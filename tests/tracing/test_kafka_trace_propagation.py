@@ -68,7 +68,7 @@ def test_the_relay_sends_in_the_stored_trace_and_the_consumer_continues_it(
     assert process.parent is not None and process.parent.span_id == send.context.span_id
     assert process.kind == trace.SpanKind.CONSUMER
     assert store.parent is not None and store.parent.span_id == process.context.span_id
-    assert [link.context.span_id for link in store.links] == [process.context.span_id]
+    assert list(store.links) == []  # the parent says it already
 
 
 def test_a_batch_of_several_records_is_stored_in_a_span_linked_to_each_without_a_parent(
