@@ -1,7 +1,7 @@
 """The edge's HTTP server span: the root of a turn's trace (W3C `traceparent` from the caller is honoured).
 
-OpenTelemetry's ASGI middleware does the work (span, context extraction, `http.server.request.duration`).
-It is given two things the default lacks: span names from the route template (`POST
+OpenTelemetry's ASGI middleware does the work (span, W3C context extraction); its metrics are switched off
+(edge/request_metrics.py records the edge's). It is given two things the default lacks: span names from the route template (`POST
 /v1/conversations/{conversation_id}/messages`, not the raw path with its ids, which would make every span
 name unique), and no per-chunk `http send` spans (an SSE answer sends dozens of chunks; each would be a span).
 Health probes are not traced: they are called every few seconds and say nothing about a turn.
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.metrics import NoOpMeterProvider
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
@@ -53,4 +54,7 @@ def tracing_middleware(routes: Sequence[BaseRoute]) -> Middleware:
         excluded_urls=excluded_urls(),
         default_span_details=span_details(routes),
         exclude_spans=["receive", "send"],
+        # Spans only: http.server.request.duration is recorded by edge/request_metrics.py (bounded labels);
+        # the middleware's own copy of it would be a second series under the same name.
+        meter_provider=NoOpMeterProvider(),
     )

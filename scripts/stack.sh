@@ -8,9 +8,11 @@
 #            on a private PostgreSQL cluster (Debian's)  127.0.0.1:15432 (default), where
 #            every declared index also gets a GIN index that serves FerretDB's queries
 #            (stack/postgres/ferretdb_gin.sql); STACK_MONGO_BACKEND=sqlite for the old backend
+#   prometheus - Debian's Prometheus 2.42 (extracted,     127.0.0.1:19090
+#            no service), scraping every local mesh (file_sd targets the launcher writes)
 #
 # Usage: scripts/stack.sh install
-#        scripts/stack.sh start  [redis|kafka|mongo ...]   (all by default)
+#        scripts/stack.sh start  [redis|kafka|mongo|prometheus|jaeger ...]   (all by default)
 #        scripts/stack.sh stop   [redis|kafka|mongo ...]   (postgres alone also works)
 #        scripts/stack.sh restart [names...]
 #        scripts/stack.sh status
@@ -35,6 +37,7 @@
 #   STACK_MONGO_PORT             default 27027
 #   STACK_MONGO_BACKEND          postgresql (default) | sqlite
 #   STACK_POSTGRES_PORT          default 15432 (FerretDB's PostgreSQL, loopback only)
+#   STACK_PROMETHEUS_PORT        default 19090 (scrapes every local mesh through file_sd targets)
 #   STACK_JAEGER_PORT            default 16686 (query API); STACK_JAEGER_OTLP_GRPC_PORT 14317,
 #                                STACK_JAEGER_OTLP_HTTP_PORT 14318, STACK_JAEGER_QUERY_GRPC_PORT 16685
 #   STACK_KAFKA_HEAP             default "-Xms256m -Xmx512m"
@@ -246,7 +249,7 @@ install_jaeger() {
 # Installs what the named servers (all by default) need; unknown names are left to devtools.stack.
 install_for() {
   local n names=("$@")
-  [ "${#names[@]}" -gt 0 ] || names=(redis kafka mongo jaeger)
+  [ "${#names[@]}" -gt 0 ] || names=(redis kafka mongo prometheus jaeger)
   take_install_lock
   for n in "${names[@]}"; do
     case "$n" in
@@ -258,6 +261,7 @@ install_for() {
         ;;
       postgres|postgresql|pg) install_postgres ;;
       jaeger|traces) install_jaeger ;;
+      prometheus|prom) STACK_CACHE="$STACK_CACHE" bash "$REPO_ROOT/scripts/install_prometheus.sh" >/dev/null 9>&- ;;
     esac
   done
   exec 9>&-
@@ -269,14 +273,14 @@ supervise() {
 }
 
 usage() {
-  sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
   local cmd="${1:-}"
   case "$cmd" in
     install)
-      install_for redis kafka mongo jaeger
+      install_for redis kafka mongo prometheus jaeger
       log "installed: $(redis-server --version | cut -d' ' -f1-3), Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION ($MONGO_BACKEND backend$(
         if [ "$MONGO_BACKEND" = postgresql ]; then printf ', %s' "$("$(pg_bin_dir)/postgres" --version)"; fi))"
       ;;

@@ -24,6 +24,11 @@ class Stack:
     mongo_uri: str
     redis_url: str
     kafka_bootstrap: str
+    # The host site's task database (PostgreSQL), which the sync worker reads.
+    host_db_dsn: str
+    # The stack's Prometheus; a mesh given PROMETHEUS_TARGETS_DIR registers its metrics ports there.
+    prometheus_url: str = ""
+    prometheus_targets_dir: str = ""
     # Jaeger's query API, and where the mesh sends traces (the stack's Jaeger unless the shell set another).
     jaeger_query_url: str = ""
     otlp_endpoint: str = ""
@@ -35,11 +40,16 @@ class Stack:
         subprocess.run(["bash", str(STACK), "start", *names], check=True, cwd=ROOT)
 
     def env(self) -> dict[str, str]:
-        return {
+        env = {
             "MONGO_URI": self.mongo_uri,
             "REDIS_URL": self.redis_url,
             "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "HOST_DB_DSN": self.host_db_dsn,
         }
+        if self.prometheus_targets_dir:
+            env["PROMETHEUS_URL"] = self.prometheus_url
+            env["PROMETHEUS_TARGETS_DIR"] = self.prometheus_targets_dir
+        return env
 
     def tracing_env(self) -> dict[str, str]:
         """OTel variables sending a mesh's traces to the stack's Jaeger, flushed every 200 ms for tests."""
@@ -49,7 +59,7 @@ class Stack:
 
 
 def start_stack() -> Stack:
-    """Start Redis, Kafka and FerretDB with scripts/stack.sh (a no-op when they run) and read their addresses."""
+    """Start Redis, Kafka, FerretDB and Prometheus with scripts/stack.sh (a no-op when they run) and read their addresses."""
     subprocess.run(["bash", str(STACK), "start"], check=True, cwd=ROOT)
     out = subprocess.run(["bash", str(STACK), "env"], check=True, cwd=ROOT, capture_output=True, text=True)
     values: dict[str, str] = {}
@@ -62,6 +72,9 @@ def start_stack() -> Stack:
         values["MONGO_URI"],
         values["REDIS_URL"],
         values["KAFKA_BOOTSTRAP"],
+        values["HOST_DB_DSN"],
+        values.get("PROMETHEUS_URL", ""),
+        values.get("PROMETHEUS_TARGETS_DIR", ""),
         jaeger_query_url=values.get("JAEGER_QUERY_URL", ""),
         otlp_endpoint=values.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),

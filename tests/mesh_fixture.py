@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.seed import seed_demo_tasks
+from demo.seed import seed_demo_tasks, seed_host_database
 from devtools.launcher import ROOT, Mesh, plan_mesh
 from mesh.auth import TokenSigner, load_or_create_dev_keypair
 from tests.local_stack import Stack, mongo_uri_for
@@ -52,6 +52,8 @@ def running_mesh(
     database = f"{name}_{uuid.uuid4().hex[:10]}"
     mongo_uri = mongo_uri_for(stack, database)
     asyncio.run(seed_demo_tasks(mongo_uri))
+    # The host's database too, with today's due dates: the mesh's task sync copies it over the seed above.
+    seed_host_database(stack.host_db_dsn, reset=True)
     mesh = plan_mesh(
         {**stack.env(), **stack.tracing_env(), "MONGO_URI": mongo_uri},
         log_dir=ROOT / "test-artifacts" / "logs" / database,

@@ -65,9 +65,10 @@ def test_probes_report_a_closed_port_as_not_ready() -> None:
 
 
 def test_server_names_and_their_aliases() -> None:
-    assert canonical_names([]) == ["redis", "kafka", "mongo", "jaeger"]
+    assert canonical_names([]) == ["redis", "kafka", "mongo", "prometheus", "jaeger"]
     assert canonical_names(["traces"]) == ["jaeger"]
     assert canonical_names(["ferretdb", "pg", "mongodb"]) == ["mongo", "postgres", "mongo"]
+    assert canonical_names(["prom"]) == ["prometheus"]
     with pytest.raises(StackError, match="unknown server 'mysql'"):
         canonical_names(["mysql"])
 
@@ -105,3 +106,18 @@ def test_stack_env_points_the_mesh_at_jaeger_unless_the_user_chose_an_endpoint(
     assert "export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14328" in Supervisor(settings).env_lines()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.example:4317")
     assert not any("OTEL_EXPORTER_OTLP_ENDPOINT" in line for line in Supervisor(settings).env_lines())
+
+
+def test_prometheus_config_scrapes_the_meshes_file_sd_targets_and_loads_the_alerts(tmp_path: Path) -> None:
+    import json
+
+    from devtools.stack import prometheus
+    from devtools.stack.settings import load_settings
+
+    settings = load_settings({"STACK_HOME": str(tmp_path), "STACK_PORT_OFFSET": "7"})
+    config = json.loads(prometheus.render_config(settings))
+    (job,) = config["scrape_configs"]
+    assert job["file_sd_configs"][0]["files"] == [str(tmp_path / "prometheus" / "targets" / "*.json")]
+    assert config["rule_files"][0].endswith("ops/prometheus/alerts.yml")
+    assert Path(config["rule_files"][0]).is_file()
+    assert settings.port("prometheus") == 19097
