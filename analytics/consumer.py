@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC
 from typing import Any
 
@@ -29,13 +30,18 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from assist.v1 import common_pb2, events_pb2
 from google.protobuf.message import DecodeError
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import StatusCode
 from pymongo.errors import BulkWriteError
 
 from mesh.event_metrics import set_consumer_lag
 from mesh.events.kafka import FEEDBACK_TOPIC, INTERACTIONS_TOPIC, STUDY_TOPIC, decode
 from mesh.storage.mongo import Database, Document, StoreUnavailable, unavailable_as_store_error, utcnow
+from mesh.trace_context import context_from_kafka_headers
 
 log = logging.getLogger("assist.analytics")
+_tracer = trace.get_tracer("assist.analytics")
 
 FACTS = "analytics_events"
 DUPLICATE_KEY = 11000
@@ -163,6 +169,45 @@ async def prune_before(db: Database, day: str) -> int:
     return result.deleted_count
 
 
+def process_span(
+    topic: str, partition: int, offset: int, headers: Sequence[tuple[str, bytes]] | None
+) -> trace.Span:
+    """A consumer span for one record, continuing the trace its headers carry (the turn's, via the relay).
+
+    It lasts until the record's batch is stored, so its duration is what counting that event took.
+    """
+    return _tracer.start_span(
+        f"process {topic}",
+        context=context_from_kafka_headers(headers),
+        kind=trace.SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": topic,
+            "messaging.destination.partition.id": str(partition),
+            "messaging.kafka.offset": offset,
+        },
+    )
+
+
+def store_span(records: Sequence[trace.Span]) -> AbstractContextManager[trace.Span]:
+    """The span storing one batch's facts, linked to every record's span (a batch belongs to many traces).
+
+    With one record, it is that record's child instead, so a single turn's trace shows the MongoDB insert.
+    """
+    if len(records) == 1:  # a parent, not a link as well: Jaeger shows a span linked to its parent as a root
+        parent, links = trace.set_span_in_context(records[0]), []
+    else:
+        parent, links = None, [trace.Link(span.get_span_context()) for span in records]
+    return _tracer.start_as_current_span(
+        "store analytics facts",
+        context=parent,
+        links=links,
+        attributes={"messaging.batch.message_count": len(records)},
+    )
+
+
 class AnalyticsConsumer:
     """A member of a consumer group that stores analytics facts and commits after each stored batch."""
 
@@ -221,22 +266,33 @@ class AnalyticsConsumer:
         the same records are fetched again. A record that is not an EventEnvelope is logged and skipped: one
         bad record must not stop the partition.
         """
-        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
+        with suppress_instrumentation():  # an idle fetch every 2 s is no one's trace
+            batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
         envelopes: list[events_pb2.EventEnvelope] = []
+        spans: list[trace.Span] = []
         fetched = 0
         for partition, records in batches.items():
             for record in records:
                 fetched += 1
+                spans.append(process_span(record.topic, record.partition, record.offset, record.headers))
                 try:
                     envelopes.append(decode(record.value or b""))
                 except DecodeError:
                     self.malformed += 1
+                    spans[-1].set_status(StatusCode.ERROR, "malformed record")
                     log.warning("skipping malformed record at %s offset %d", partition, record.offset)
         try:
-            self.facts_stored += await record_events(self._db, envelopes)
-        except StoreUnavailable:
+            if envelopes:
+                with store_span(spans):
+                    self.facts_stored += await record_events(self._db, envelopes)
+        except StoreUnavailable as exc:
+            for span in spans:
+                span.set_status(StatusCode.ERROR, type(exc).__name__)
             await self._consumer.seek_to_committed()
             raise
+        finally:
+            for span in spans:
+                span.end()
         self.records_seen += fetched
         await self._note_lag()
         return fetched

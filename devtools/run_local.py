@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from devtools.launcher import ROOT, Mesh, plan_mesh
@@ -20,6 +21,20 @@ def prometheus_line(mesh: Mesh) -> str:
     if not url or mesh.scrape_targets_file is None:
         return "not configured (scripts/stack.sh start prometheus)"
     return f'{url}/api/v1/query?query=up{{mesh="{mesh.mesh_id}"}}  (targets: {mesh.scrape_targets_file})'
+
+
+def traces_line(env: Mapping[str, str]) -> str:
+    """Where the mesh's traces go, for the banner: the stack's Jaeger, or the endpoint the user set."""
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    query = env.get("JAEGER_QUERY_URL", "")
+    if not endpoint:
+        return "  Traces:                     not exported (OTEL_EXPORTER_OTLP_ENDPOINT is not set)\n"
+    if query:
+        return (
+            f"  Traces (Jaeger query API):  {query}/api/services (OTLP in: {endpoint});\n"
+            "                              a message's trace: .venv/bin/python -m devtools.trace MESSAGE_ID\n"
+        )
+    return f"  Traces:                     sent to {endpoint}\n"
 
 
 def main() -> None:
@@ -57,6 +72,7 @@ def main() -> None:
             f"  Prometheus metrics:         {mesh.metrics_url('coordinator')} (ports {metrics_ports[0]}-{metrics_ports[-1]})\n"
             f"  Prometheus (scrapes it):    {prometheus_line(mesh)}\n"
             f"  Logs:                       {Path(mesh.log_dir).relative_to(ROOT)}/\n"
+            f"{traces_line(mesh.env)}"
             "Press Ctrl-C to stop (the local servers keep running; ./dev stop stops them).\n",
             flush=True,
         )

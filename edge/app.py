@@ -23,6 +23,7 @@ from edge.openapi import openapi_document
 from edge.request_metrics import RequestMetricsMiddleware
 from edge.routes import HttpRoute, coordinator_routes
 from edge.settings import EdgeSettings
+from edge.tracing import tracing_middleware
 from edge.transcoder import (
     BadRequest,
     PayloadTooLarge,
@@ -222,7 +223,7 @@ def create_app(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(RequestMetricsMiddleware), *_cors(settings)],
+        middleware=[tracing_middleware(routes), Middleware(RequestMetricsMiddleware), *_cors(settings)],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )

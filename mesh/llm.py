@@ -30,9 +30,13 @@ from typing import Any, TypeVar
 
 from google import genai
 from google.genai import errors, types
+from opentelemetry import trace
+from opentelemetry.trace import Span
 from prometheus_client import Counter
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mesh import genai_trace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -160,15 +164,19 @@ class ModelStream:
         first: str,
         rest: AsyncIterator[types.GenerateContentResponse],
         deadline: float,
+        span: Span | None = None,
     ) -> None:
         self.model = model
         self.fallback = fallback
         self._first = first
         self._rest = rest
         self._deadline = deadline
+        # The attempt's span stays open while the answer streams: usage and finish come with the last chunk.
+        self._span = span
 
     async def chunks(self) -> AsyncGenerator[str, None]:
         """The text; raises `StreamInterrupted` if the stream breaks or outlives the deadline."""
+        texts = [self._first]
         try:
             yield self._first
             while True:
@@ -176,17 +184,29 @@ class ModelStream:
                     async with asyncio.timeout(max(0.0, self._deadline - time.monotonic())):
                         response = await anext(self._rest)
                 except StopAsyncIteration:
+                    if self._span is not None:
+                        genai_trace.record_output(self._span, texts)
                     return
+                if self._span is not None:
+                    genai_trace.record_response(self._span, response)
                 if text := text_of(response):
+                    texts.append(text)
                     yield text
         except STREAM_ERRORS as exc:
             ATTEMPTS.labels(self.model, "interrupted").inc()
+            if self._span is not None:
+                genai_trace.record_failure(self._span, exc)
             raise StreamInterrupted(f"{self.model}: {type(exc).__name__}: {exc}") from exc
         finally:
             await self.aclose()
 
     async def aclose(self) -> None:
-        await _aclose(self._rest)
+        span, self._span = self._span, None
+        try:
+            await _aclose(self._rest)
+        finally:
+            if span is not None:
+                span.end()
 
 
 class LlmClient:
@@ -217,14 +237,16 @@ class LlmClient:
         """Start an answer, retrying and falling back until its first chunk; raises `LlmUnavailable`."""
 
         async def once(
-            model: str, timeout_s: float
+            model: str, timeout_s: float, span: Span
         ) -> tuple[str, AsyncIterator[types.GenerateContentResponse]]:
+            genai_trace.record_input(span, contents)
             responses = await self._client.aio.models.generate_content_stream(
                 model=model, contents=contents, config=self._per_request(config, timeout_s)
             )
             try:
                 async with asyncio.timeout(timeout_s):
                     async for response in responses:
+                        genai_trace.record_response(span, response)
                         if text := text_of(response):
                             return text, responses
                 raise EmptyAnswer(f"{model} returned no text")
@@ -233,8 +255,8 @@ class LlmClient:
                 raise
 
         chain = list(models or self.settings.models())
-        model, index, (first, rest) = await self._run(chain, deadline, once)
-        return ModelStream(model, index > 0, first, rest, deadline)
+        model, index, (first, rest), span = await self._run(chain, deadline, once, keep_open=True)
+        return ModelStream(model, index > 0, first, rest, deadline, span)
 
     async def stream(
         self,
@@ -262,14 +284,17 @@ class LlmClient:
             update={"response_mime_type": "application/json", "response_schema": schema}
         )
 
-        async def once(name: str, timeout_s: float) -> Any:
+        async def once(name: str, timeout_s: float, span: Span) -> Any:
+            genai_trace.record_input(span, contents)
             async with asyncio.timeout(timeout_s):
                 response = await self._client.aio.models.generate_content(
                     model=name, contents=contents, config=self._per_request(base, timeout_s)
                 )
+            genai_trace.record_response(span, response)
             text = text_of(response)
             if not text:
                 raise EmptyAnswer(f"{name} returned no text")
+            genai_trace.record_output(span, [text])
             return json.loads(text)
 
         chain = [model] if model else self.settings.models()
@@ -293,8 +318,18 @@ class LlmClient:
         return step / 2 + random.uniform(0, step / 2)
 
     async def _run(
-        self, models: Sequence[str], deadline: float, once: Callable[[str, float], Awaitable[T]]
-    ) -> tuple[str, int, T]:
+        self,
+        models: Sequence[str],
+        deadline: float,
+        once: Callable[[str, float, Span], Awaitable[T]],
+        *,
+        keep_open: bool = False,
+    ) -> tuple[str, int, T, Span]:
+        """Try each model in turn until one answers: (model, its index, its result, its attempt's span).
+
+        Each attempt is a span (mesh/genai_trace.py); the answering one is ended here unless `keep_open`
+        (a stream's span ends with the stream).
+        """
         s = self.settings
         failures: list[str] = []
         for index, model in enumerate(models):
@@ -309,11 +344,17 @@ class LlmClient:
                 if left < s.gemini_min_attempt_s:
                     failures.append(f"{model}: no time left for attempt {attempt}")
                     break
+                span = genai_trace.start_model_span(model, "chat")
                 try:
-                    result = await once(model, min(s.gemini_attempt_timeout_s, left))
-                except asyncio.CancelledError:
+                    with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                        result = await once(model, min(s.gemini_attempt_timeout_s, left), span)
+                except asyncio.CancelledError as exc:
+                    genai_trace.record_failure(span, exc)
+                    span.end()
                     raise
                 except Exception as exc:  # classified below; anything unknown ends this model's turn
+                    genai_trace.record_failure(span, exc)
+                    span.end()
                     retryable = is_retryable(exc)
                     ATTEMPTS.labels(model, "retryable_error" if retryable else "error").inc()
                     failures.append(f"{model} attempt {attempt}: {type(exc).__name__}: {str(exc)[:200]}")
@@ -327,9 +368,11 @@ class LlmClient:
                     await self._sleep(wait)
                     continue
                 ATTEMPTS.labels(model, "ok").inc()
+                if not keep_open:
+                    span.end()
                 if index:
                     log.warning("the fallback model answered", extra={"model": model, "failures": failures})
-                return model, index, result
+                return model, index, result, span
         # The caller's local answer (the NLG's local writer, the NLU's classifier) is used now: a quieter,
         # poorer answer that would go unnoticed without this line and its counter.
         LOCAL_FALLBACKS.inc()

@@ -23,6 +23,9 @@ from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import StatusCode
 from pymongo import ASCENDING
 
 from mesh.event_metrics import record_relay_lag, set_outbox_backlog
@@ -37,8 +40,10 @@ from mesh.storage.mongo import (
     unavailable_as_store_error,
     utcnow,
 )
+from mesh.trace_context import context_from_carrier, kafka_headers
 
 log = logging.getLogger("assist.events.outbox")
+_tracer = trace.get_tracer("assist.outbox_relay")
 
 ProducerFactory = Callable[[], AIOKafkaProducer]
 OUTBOX_COLLECTIONS = ("turns", "feedback", "satisfaction", "task_changes", "study")
@@ -88,6 +93,10 @@ class OutboxRelay:
 
         Raises PublishError when Kafka fails (the entries stay pending) and StoreUnavailable when MongoDB does.
         """
+        with suppress_instrumentation():  # a pass every 0.2-2 s: its MongoDB calls would be a trace each
+            return await self._run_pass()
+
+    async def _run_pass(self) -> int:
         published = 0
         self._pass_failed = False
         for collection in self._collections:
@@ -231,22 +240,36 @@ class OutboxRelay:
             await self._db[collection].update_one({"_id": doc_id, **same_entries}, {"$set": states})
 
     async def _publish(self, entries: list[Document]) -> None:
-        """Send every entry and wait for Kafka's acknowledgement of all of them (acks=all)."""
+        """Send every entry and wait for Kafka's acknowledgement of all of them (acks=all).
+
+        Each record is sent inside a producer span continuing the trace stored with its entry (the turn's,
+        for an interaction event), and carries that span's context in its headers for the consumer.
+        """
         if not entries:
             return
         producer = await self._started_producer()
+        spans = [send_span(entry) for entry in entries]
         try:
             async with asyncio.timeout(self._send_timeout_s):
                 futures = [
                     await producer.send(
-                        entry["topic"], value=bytes(entry["payload"]), key=entry["key"].encode()
+                        entry["topic"],
+                        value=bytes(entry["payload"]),
+                        key=entry["key"].encode(),
+                        headers=kafka_headers(trace.set_span_in_context(span)),
                     )
-                    for entry in entries
+                    for entry, span in zip(entries, spans, strict=True)
                 ]
                 await asyncio.gather(*futures)
         except (KafkaError, TimeoutError, OSError) as exc:
+            for span in spans:
+                span.record_exception(exc)
+                span.set_status(StatusCode.ERROR, type(exc).__name__)
             await self.close()  # a fresh producer (new connections, new producer id) for the next attempt
             raise PublishError(f"kafka publish failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            for span in spans:
+                span.end()
 
     async def _started_producer(self) -> AIOKafkaProducer:
         """The shared producer, started on first use; PublishError when Kafka cannot be reached."""
@@ -261,6 +284,26 @@ class OutboxRelay:
                     raise PublishError(f"kafka unavailable: {type(exc).__name__}: {exc}") from exc
                 self._producer = producer
             return self._producer
+
+
+def send_span(entry: Document) -> trace.Span:
+    """A producer span for one outbox entry, child of the trace context stored with it (messaging semconv).
+
+    Not made current: the relay's own store calls (polls, claims) are housekeeping of no turn, and are not
+    traced at all (`run_once` suppresses instrumentation).
+    """
+    return _tracer.start_span(
+        f"send {entry['topic']}",
+        context=context_from_carrier(entry.get("trace_context")),
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "send",
+            "messaging.destination.name": str(entry["topic"]),
+            "messaging.message.id": str(entry["event_id"]),
+        },
+    )
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -2,6 +2,8 @@
 # Local infrastructure for Assist mesh, as plain local processes (no Docker):
 #   redis  - Debian's redis-server                      127.0.0.1:16379
 #   kafka  - Apache Kafka 4.1.1, KRaft broker+controller 127.0.0.1:19092 (controller 19093)
+#   jaeger - Jaeger v2 (module v1.76.0), in-memory traces   OTLP 127.0.0.1:14317 (gRPC) / 14318 (HTTP),
+#            query API http://127.0.0.1:16686 (scripts/install_jaeger.sh builds it)
 #   mongo  - FerretDB v1.24.2 (MongoDB wire)              127.0.0.1:27027
 #            on a private PostgreSQL cluster (Debian's)  127.0.0.1:15432 (default), where
 #            every declared index also gets a GIN index that serves FerretDB's queries
@@ -10,7 +12,7 @@
 #            no service), scraping every local mesh (file_sd targets the launcher writes)
 #
 # Usage: scripts/stack.sh install
-#        scripts/stack.sh start  [redis|kafka|mongo|prometheus ...]   (all by default)
+#        scripts/stack.sh start  [redis|kafka|mongo|prometheus|jaeger ...]   (all by default)
 #        scripts/stack.sh stop   [redis|kafka|mongo ...]   (postgres alone also works)
 #        scripts/stack.sh restart [names...]
 #        scripts/stack.sh status
@@ -36,6 +38,8 @@
 #   STACK_MONGO_BACKEND          postgresql (default) | sqlite
 #   STACK_POSTGRES_PORT          default 15432 (FerretDB's PostgreSQL, loopback only)
 #   STACK_PROMETHEUS_PORT        default 19090 (scrapes every local mesh through file_sd targets)
+#   STACK_JAEGER_PORT            default 16686 (query API); STACK_JAEGER_OTLP_GRPC_PORT 14317,
+#                                STACK_JAEGER_OTLP_HTTP_PORT 14318, STACK_JAEGER_QUERY_GRPC_PORT 16685
 #   STACK_KAFKA_HEAP             default "-Xms256m -Xmx512m"
 #   STACK_KAFKA_TIMEOUT / STACK_REDIS_TIMEOUT / STACK_MONGO_TIMEOUT / STACK_POSTGRES_TIMEOUT
 #                                readiness timeouts (90/30/30/60 s)
@@ -237,10 +241,15 @@ install_mongo() {
   ferretdb_ok "$FERRETDB_BIN" || die "built $FERRETDB_BIN but it does not report $FERRETDB_VERSION"
 }
 
+install_jaeger() {
+  # Its own script (also usable alone); it builds into $STACK_CACHE/bin and skips a binary already there.
+  STACK_CACHE="$STACK_CACHE" bash "$REPO_ROOT/scripts/install_jaeger.sh" >/dev/null 9>&-
+}
+
 # Installs what the named servers (all by default) need; unknown names are left to devtools.stack.
 install_for() {
   local n names=("$@")
-  [ "${#names[@]}" -gt 0 ] || names=(redis kafka mongo prometheus)
+  [ "${#names[@]}" -gt 0 ] || names=(redis kafka mongo prometheus jaeger)
   take_install_lock
   for n in "${names[@]}"; do
     case "$n" in
@@ -251,6 +260,7 @@ install_for() {
         if [ "$MONGO_BACKEND" = postgresql ]; then install_postgres; fi
         ;;
       postgres|postgresql|pg) install_postgres ;;
+      jaeger|traces) install_jaeger ;;
       prometheus|prom) STACK_CACHE="$STACK_CACHE" bash "$REPO_ROOT/scripts/install_prometheus.sh" >/dev/null 9>&- ;;
     esac
   done
@@ -263,14 +273,14 @@ supervise() {
 }
 
 usage() {
-  sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
   local cmd="${1:-}"
   case "$cmd" in
     install)
-      install_for redis kafka mongo prometheus
+      install_for redis kafka mongo prometheus jaeger
       log "installed: $(redis-server --version | cut -d' ' -f1-3), Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION ($MONGO_BACKEND backend$(
         if [ "$MONGO_BACKEND" = postgresql ]; then printf ', %s' "$("$(pg_bin_dir)/postgres" --version)"; fi))"
       ;;

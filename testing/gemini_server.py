@@ -201,11 +201,30 @@ def _echo_text(request: RecordedRequest) -> list[str]:
     return chunks
 
 
-def _candidate(text: str, finish: str | None) -> dict[str, Any]:
+def _candidate(text: str, finish: str | None, usage: tuple[int, int] | None = None) -> dict[str, Any]:
+    """One response (or stream chunk); the last one says why it finished and, like Gemini's, the token usage."""
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
     if finish:
         candidate["finishReason"] = finish
-    return {"candidates": [candidate], "modelVersion": "fake-001"}
+    body: dict[str, Any] = {"candidates": [candidate], "modelVersion": "fake-001"}
+    if usage is not None:
+        prompt, output = usage
+        body["usageMetadata"] = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": output,
+            "totalTokenCount": prompt + output,
+        }
+    return body
+
+
+def _tokens(text: str) -> int:
+    """A stand-in token count (words), so tests can check usage is reported without a real tokenizer."""
+    return len(text.split())
+
+
+def _usage(request_body: dict[str, Any], chunks: list[str]) -> tuple[int, int]:
+    prompt = json.dumps(request_body.get("contents", []))
+    return _tokens(prompt), _tokens("".join(chunks))
 
 
 def _error_response(reply: Reply) -> Response:
@@ -224,13 +243,14 @@ def _error_response(reply: Reply) -> Response:
     return JSONResponse(body, status_code=reply.status, headers=headers)
 
 
-async def _sse(chunks: list[str], reply: Reply) -> AsyncIterator[bytes]:
+async def _sse(chunks: list[str], reply: Reply, usage: tuple[int, int]) -> AsyncIterator[bytes]:
     await asyncio.sleep(reply.first_delay_s)
     for i, chunk in enumerate(chunks):
         if i:
             await asyncio.sleep(reply.between_delay_s)
         last = i == len(chunks) - 1 and reply.kind != "cut"
-        yield f"data: {json.dumps(_candidate(chunk, 'STOP' if last else None))}\r\n\r\n".encode()
+        body = _candidate(chunk, "STOP" if last else None, usage if last else None)
+        yield f"data: {json.dumps(body)}\r\n\r\n".encode()
     if reply.kind == "cut":
         await asyncio.sleep(0.05)  # let the chunks leave before the connection drops
         raise ConnectionAbortedError("scripted cut: the stream stops midway")
@@ -269,10 +289,11 @@ def build_app(fake: FakeGemini) -> Starlette:
             chunks = _echo_text(recorded)
         else:
             chunks = list(reply.chunks)
+        usage = _usage(recorded.body, chunks)
         if stream:
-            return StreamingResponse(_sse(chunks, reply), media_type="text/event-stream")
+            return StreamingResponse(_sse(chunks, reply, usage), media_type="text/event-stream")
         await asyncio.sleep(reply.first_delay_s)
-        return JSONResponse(_candidate("".join(chunks), "STOP"))
+        return JSONResponse(_candidate("".join(chunks), "STOP", usage))
 
     return Starlette(routes=[Route("/{version:str}/models/{rest:path}", models, methods=["POST"])])
 

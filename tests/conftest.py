@@ -16,7 +16,7 @@ from mesh.storage.mongo import Database, connect, ensure_indexes
 from tests.local_stack import ROOT, STACK, Stack, mongo_uri_for, start_stack
 
 # The whole mesh (fixture `mesh_up`), shared by tests/e2e and tests/browser: started once per session.
-pytest_plugins = ["tests.mesh_fixture"]
+pytest_plugins = ["tests.mesh_fixture", "tests.span_capture"]
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,9 @@ class Stack:
     # The stack's Prometheus; a mesh given PROMETHEUS_TARGETS_DIR registers its metrics ports there.
     prometheus_url: str = ""
     prometheus_targets_dir: str = ""
+    # Jaeger's query API, and where the mesh sends traces (the stack's Jaeger unless the shell set another).
+    jaeger_query_url: str = ""
+    otlp_endpoint: str = ""
 
     def stop(self, *names: str) -> None:
         subprocess.run(["bash", str(STACK), "stop", *names], check=True, cwd=ROOT)
@@ -48,6 +51,12 @@ class Stack:
             env["PROMETHEUS_TARGETS_DIR"] = self.prometheus_targets_dir
         return env
 
+    def tracing_env(self) -> dict[str, str]:
+        """OTel variables sending a mesh's traces to the stack's Jaeger, flushed every 200 ms for tests."""
+        if not self.otlp_endpoint:
+            return {}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+
 
 def start_stack() -> Stack:
     """Start Redis, Kafka, FerretDB and Prometheus with scripts/stack.sh (a no-op when they run) and read their addresses."""
@@ -66,6 +75,9 @@ def start_stack() -> Stack:
         values["HOST_DB_DSN"],
         values.get("PROMETHEUS_URL", ""),
         values.get("PROMETHEUS_TARGETS_DIR", ""),
+        jaeger_query_url=values.get("JAEGER_QUERY_URL", ""),
+        otlp_endpoint=values.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
     )
 
 

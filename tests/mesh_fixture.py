@@ -73,7 +73,7 @@ def running_mesh(
     # The host's database too, with today's due dates: the mesh's task sync copies it over the seed above.
     seed_host_database(stack.host_db_dsn, reset=True)
     mesh = plan_mesh(
-        {**stack.env(), "MONGO_URI": mongo_uri},
+        {**stack.env(), **stack.tracing_env(), "MONGO_URI": mongo_uri},
         log_dir=ROOT / "test-artifacts" / "logs" / database,
         extra_env={
             "DEV_KEYS_DIR": str(keys_dir),

@@ -24,8 +24,14 @@ DEFAULT_PORTS = {
     "mongo": (27027, "STACK_MONGO_PORT"),
     "postgres": (15432, "STACK_POSTGRES_PORT"),
     "prometheus": (19090, "STACK_PROMETHEUS_PORT"),
+    # Jaeger's query API (its readiness probe and what `python -m devtools.trace` reads), OTLP in, query gRPC.
+    "jaeger": (16686, "STACK_JAEGER_PORT"),
+    "jaeger-otlp-grpc": (14317, "STACK_JAEGER_OTLP_GRPC_PORT"),
+    "jaeger-otlp-http": (14318, "STACK_JAEGER_OTLP_HTTP_PORT"),
+    "jaeger-query-grpc": (16685, "STACK_JAEGER_QUERY_GRPC_PORT"),
 }
-DEFAULT_TIMEOUTS = {"redis": 30, "kafka": 90, "mongo": 30, "postgres": 60, "prometheus": 30}
+DEFAULT_TIMEOUTS = {"redis": 30, "kafka": 90, "mongo": 30, "postgres": 60, "prometheus": 30, "jaeger": 30}
+JAEGER_MODULE_VERSION = "v1.76.0"  # scripts/install_jaeger.sh builds this version
 DEFAULT_KAFKA_HEAP = "-Xms256m -Xmx512m"
 
 
@@ -107,6 +113,10 @@ class Settings:
     @property
     def ferretdb_bin(self) -> Path:
         return self.cache / "bin" / "ferretdb"
+
+    @property
+    def jaeger_bin(self) -> Path:
+        return self.cache / "bin" / f"jaeger-{JAEGER_MODULE_VERSION}"
 
     @property
     def pg_data(self) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 from devtools.probes import tcp_open
 from devtools.stack import postgres, prometheus
 from devtools.stack.ferretdb import FERRETDB, running_backend
+from devtools.stack.jaeger import JAEGER, query_url
 from devtools.stack.kafka import KAFKA
 from devtools.stack.postgres import POSTGRES
 from devtools.stack.processes import LogMarks, live_pid, pid_alive, read_number, say
@@ -23,9 +24,9 @@ from devtools.stack.prometheus import PROMETHEUS
 from devtools.stack.redis import REDIS
 from devtools.stack.settings import Settings, StackError
 
-KINDS = {kind.name: kind for kind in (REDIS, KAFKA, FERRETDB, POSTGRES, PROMETHEUS)}
-ALL_SERVERS = ("redis", "kafka", "mongo", "prometheus")
-STATUS_SERVERS = ("redis", "kafka", "mongo", "postgres", "prometheus")
+KINDS = {kind.name: kind for kind in (REDIS, KAFKA, FERRETDB, POSTGRES, PROMETHEUS, JAEGER)}
+ALL_SERVERS = ("redis", "kafka", "mongo", "prometheus", "jaeger")
+STATUS_SERVERS = ("redis", "kafka", "mongo", "postgres", "prometheus", "jaeger")
 _ALIASES = {
     "redis": "redis",
     "kafka": "kafka",
@@ -37,6 +38,8 @@ _ALIASES = {
     "pg": "postgres",
     "prometheus": "prometheus",
     "prom": "prometheus",
+    "jaeger": "jaeger",
+    "traces": "jaeger",
 }
 
 
@@ -47,7 +50,7 @@ def canonical_names(names: list[str]) -> list[str]:
     unknown = [n for n in names if n not in _ALIASES]
     if unknown:
         raise StackError(
-            f"unknown server '{unknown[0]}' (expected: redis, kafka, mongo, prometheus; or postgres, FerretDB's backend)"
+            f"unknown server '{unknown[0]}' (expected: redis, kafka, mongo, prometheus, jaeger; or postgres, FerretDB's backend)"
         )
     return [_ALIASES[n] for n in names]
 
@@ -134,6 +137,13 @@ class Supervisor:
             raise StackError(
                 f"kafka: controller port {host}:{controller} is already taken; set STACK_KAFKA_CONTROLLER_PORT"
             )
+        if name == "jaeger":
+            for extra in ("jaeger-otlp-grpc", "jaeger-otlp-http", "jaeger-query-grpc"):
+                if tcp_open(host, self.settings.port(extra)):
+                    raise StackError(
+                        f"jaeger: port {host}:{self.settings.port(extra)} ({extra}) is already taken; "
+                        f"set STACK_{extra.upper().replace('-', '_')}_PORT"
+                    )
         started = time.monotonic()
         marks = LogMarks(kind.log_files(self.settings))
         try:
@@ -231,7 +241,21 @@ class Supervisor:
             f"export PROMETHEUS_URL={prometheus.url(self.settings)}",
             f"export PROMETHEUS_TARGETS_DIR={prometheus.targets_dir(self.settings)}",
             f"export HOST_DB_DSN={postgres.host_db_dsn(self.settings)}",
+            f"export JAEGER_QUERY_URL={query_url(self.settings)}",
+            # The mesh's traces go to the stack's Jaeger, unless the user points them elsewhere already.
+            *(
+                []
+                if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                else [f"export OTEL_EXPORTER_OTLP_ENDPOINT={self._otlp_endpoint()}"]
+            ),
         ]
+
+    def _otlp_endpoint(self) -> str:
+        """Jaeger's OTLP endpoint for the protocol the user chose (OTEL_EXPORTER_OTLP_PROTOCOL, grpc by default)."""
+        host, ports = self.settings.host, self.settings.ports
+        if os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") == "http/protobuf":
+            return f"http://{host}:{ports['jaeger-otlp-http']}"
+        return f"http://{host}:{ports['jaeger-otlp-grpc']}"
 
     def log_paths(self, names: list[str], all_named: bool) -> list[Path]:
         """Logs of the named servers; mongo (or all) includes FerretDB's PostgreSQL."""

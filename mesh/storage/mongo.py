@@ -25,6 +25,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
+from mesh.trace_context import current_carrier
+
 log = logging.getLogger("assist.store")
 
 STORE_FAILURES = Counter(
@@ -185,14 +187,21 @@ async def find_by_ids(
 
 
 def outbox_entry(topic: str, key: str, envelope: events_pb2.EventEnvelope) -> Document:
-    """One outbox entry, stored inside the document whose change it announces (see docs/data.md)."""
-    return {
+    """One outbox entry, stored inside the document whose change it announces (see docs/data.md).
+
+    The current trace context is stored with it, so the relay can put the record on Kafka inside the trace
+    of the request that wrote it (mesh/trace_context.py).
+    """
+    entry: Document = {
         "event_id": envelope.event_id,
         "topic": topic,
         "key": key,
         "payload": envelope.SerializeToString(),
         "state": "pending",
     }
+    if carrier := current_carrier():
+        entry["trace_context"] = carrier
+    return entry
 
 
 @unavailable_as_store_error

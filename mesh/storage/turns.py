@@ -33,6 +33,7 @@ from mesh.storage.mongo import (
     unavailable_as_store_error,
     utcnow,
 )
+from mesh.trace_context import current_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class Turn:
     degraded: tuple[common_pb2.Component.ValueType, ...] = ()
     writer: nlg_pb2.Writer.ValueType = nlg_pb2.WRITER_UNSPECIFIED
     generation: dict[str, str] = field(default_factory=dict)
+    # The trace of the request that last ran the turn ("" when it ran outside any trace).
+    trace_id: str = ""
 
     @property
     def done(self) -> bool:
@@ -113,6 +116,7 @@ class Turn:
             degraded=tuple(common_pb2.Component.ValueType(c) for c in doc.get("degraded", [])),
             writer=nlg_pb2.Writer.ValueType(doc.get("writer", 0)),
             generation=dict(doc.get("generation") or {}),
+            trace_id=str(doc.get("trace_id") or ""),
         )
 
 
@@ -256,6 +260,8 @@ class TurnStore:
             "created_at": now,
             "outbox": [],
             "outbox_pending": False,
+            # The trace of the request running the turn: support goes from a message id to its trace.
+            "trace_id": current_trace_id(),
         }
         existing: Document | None = None
         for _ in range(3):  # the existing turn can only vanish if deleted by hand; then insert again
@@ -287,7 +293,8 @@ class TurnStore:
         if not await try_claim(self._db, f"turn:{turn.turn_id}", attempt, self._owner, until):
             return BeginTurn(BeginKind.IN_PROGRESS, turn)
         result = await self._turns.update_one(
-            {"_id": turn.turn_id, "state": "pending"}, {"$set": {"attempt": attempt, "lease_until": until}}
+            {"_id": turn.turn_id, "state": "pending"},
+            {"$set": {"attempt": attempt, "lease_until": until, "trace_id": current_trace_id()}},
         )
         fresh = await self._turns.find_one({"_id": turn.turn_id})
         if fresh is None:
@@ -401,6 +408,18 @@ class TurnStore:
     @unavailable_as_store_error
     async def get_turn(self, turn_id: str) -> Turn | None:
         doc = await self._turns.find_one({"_id": turn_id})
+        return None if doc is None else Turn.from_doc(doc)
+
+    @unavailable_as_store_error
+    async def turn_for_message(self, message_id: str) -> Turn | None:
+        """The turn a message belongs to: the assistant message's id is the turn's, the user's is stored on it.
+
+        For support tools (from a message id in the widget to the turn's trace), not for the turn path: the
+        user message id is not indexed, so that lookup reads the collection.
+        """
+        doc = await self._turns.find_one({"_id": message_id})
+        if doc is None:
+            doc = await self._turns.find_one({"user_message_id": message_id})
         return None if doc is None else Turn.from_doc(doc)
 
     @unavailable_as_store_error

@@ -16,10 +16,11 @@ from devtools.probes import (
     redis_ready,
     tcp_open,
 )
+from devtools.stack import jaeger
 from devtools.stack.kafka import new_cluster_id, render_config, usable_cluster_id
 from devtools.stack.processes import live_pid, pid_alive, process_name
 from devtools.stack.settings import StackError, load_settings
-from devtools.stack.supervisor import canonical_names
+from devtools.stack.supervisor import Supervisor, canonical_names
 
 
 def test_cluster_ids_never_begin_with_a_dash() -> None:
@@ -64,7 +65,8 @@ def test_probes_report_a_closed_port_as_not_ready() -> None:
 
 
 def test_server_names_and_their_aliases() -> None:
-    assert canonical_names([]) == ["redis", "kafka", "mongo", "prometheus"]
+    assert canonical_names([]) == ["redis", "kafka", "mongo", "prometheus", "jaeger"]
+    assert canonical_names(["traces"]) == ["jaeger"]
     assert canonical_names(["ferretdb", "pg", "mongodb"]) == ["mongo", "postgres", "mongo"]
     assert canonical_names(["prom"]) == ["prometheus"]
     with pytest.raises(StackError, match="unknown server 'mysql'"):
@@ -80,6 +82,30 @@ def test_pid_file_counts_only_for_a_live_process_of_that_program(tmp_path: Path)
     pid_file.write_text("garbage")
     assert live_pid(pid_file, "python") is None
     assert live_pid(tmp_path / "missing.pid", "python") is None
+
+
+def test_jaeger_listens_on_loopback_only_on_the_stack_ports() -> None:
+    settings = load_settings({"STACK_HOME": "/tmp/h", "STACK_PORT_OFFSET": "10"}, is_root=False, user="u")
+    text = jaeger.render_config(settings)
+    for port in (16696, 14327, 14328, 16695):
+        assert f"endpoint: 127.0.0.1:{port}\n" in text
+    assert text.count("endpoint: ") == 4  # no listener left to a default (0.0.0.0, a fixed port)
+    assert "level: none" in text  # nor Jaeger's own metrics on :8888
+
+
+def test_stack_env_points_the_mesh_at_jaeger_unless_the_user_chose_an_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings({"STACK_PORT_OFFSET": "10"}, is_root=False, user="u")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
+    lines = Supervisor(settings).env_lines()
+    assert "export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14327" in lines
+    assert "export JAEGER_QUERY_URL=http://127.0.0.1:16696" in lines
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    assert "export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14328" in Supervisor(settings).env_lines()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.example:4317")
+    assert not any("OTEL_EXPORTER_OTLP_ENDPOINT" in line for line in Supervisor(settings).env_lines())
 
 
 def test_prometheus_config_scrapes_the_meshes_file_sd_targets_and_loads_the_alerts(tmp_path: Path) -> None:

@@ -40,6 +40,10 @@ def test_dev_profile_uses_the_default_ports_and_the_clone_local_dir() -> None:
         "mongo": 27027,
         "postgres": 15432,
         "prometheus": 19090,
+        "jaeger": 16686,
+        "jaeger-otlp-grpc": 14317,
+        "jaeger-otlp-http": 14318,
+        "jaeger-query-grpc": 16685,
     }
     assert settings.pg_home == REPO / ".local" / "data" / "postgres-home"
     assert settings.pg_os_user == "dev"
@@ -103,5 +107,6 @@ def test_stack_pg_home_wins_and_timeouts_have_their_defaults() -> None:
         "mongo": 30,
         "postgres": 60,
         "prometheus": 30,
+        "jaeger": 30,
     }
     assert settings.kafka_heap == ["-Xms256m", "-Xmx512m"]
