@@ -13,13 +13,14 @@ from coordinator.service import CoordinatorServicer
 from mesh.admission import TurnAdmission
 from mesh.components import AGENTS, listen_address
 from mesh.config import MongoSettings, load_settings
+from mesh.flags import FlagSettings, open_flags
 from mesh.grpc_server import Registration, service_registration
 from mesh.process import AgentSettings, run_agent
 from mesh.storage.from_settings import open_mongo
 from mesh.storage.turns import ConversationStore, TurnStore
 
 
-class CoordinatorSettings(AgentSettings, MongoSettings):
+class CoordinatorSettings(AgentSettings, MongoSettings, FlagSettings):
     service_name: str = "coordinator"
     listen_addr: str = listen_address("coordinator")
     # Turns this replica runs at once before refusing new ones with UNAVAILABLE (mesh/admission.py); 0: no cap.
@@ -38,12 +39,13 @@ def main() -> None:
 
     @asynccontextmanager
     async def coordinator_service() -> AsyncIterator[Registration]:
-        async with open_mongo(settings) as db:
+        async with open_mongo(settings) as db, open_flags(settings, service=settings.service_name) as flags:
             agents = connect_agents(addresses)
             servicer = CoordinatorServicer(
                 agents,
                 ConversationStore(db),
                 TurnStore(db),
+                flags,
                 admission=TurnAdmission("coordinator", settings.coordinator_max_turns_in_flight),
             )
             try:

@@ -40,6 +40,7 @@ from coordinator.agent_clients import AgentClients
 from coordinator.degraded import fallback_answer, phrase
 from coordinator.turn_deadline import remaining
 from mesh.events.kafka import INTERACTIONS_TOPIC
+from mesh.flags import Rollout
 from mesh.intents import SINGLE_TASK_QUESTIONS, TASK_QUESTIONS
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.turns import BeginKind, BeginTurn, Turn, TurnStore
@@ -58,6 +59,8 @@ class TurnState:
     user_id: str
     request: coordinator_pb2.ConverseRequest
     turn_id: str
+    # The user's rollout when the turn began: its cohort labels the turn's event and metrics.
+    rollout: Rollout
     text: str = ""
     degraded: set[common_pb2.Component.ValueType] = field(default_factory=set)
     understanding: nlu_pb2.UnderstandResponse = field(default_factory=nlu_pb2.UnderstandResponse)
@@ -89,7 +92,7 @@ class TurnPipeline:
         self._lease_s = lease_s
 
     async def run(
-        self, user_id: str, request: coordinator_pb2.ConverseRequest
+        self, user_id: str, request: coordinator_pb2.ConverseRequest, rollout: Rollout
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         """Yield the turn's events. Raises StoreUnavailable before the first event when MongoDB is down."""
         begin = await self._begin(user_id, request)
@@ -107,7 +110,11 @@ class TurnPipeline:
             return
 
         state = TurnState(
-            user_id=user_id, request=request, turn_id=begin.turn.turn_id, attempt=begin.turn.attempt
+            user_id=user_id,
+            request=request,
+            turn_id=begin.turn.turn_id,
+            rollout=rollout,
+            attempt=begin.turn.attempt,
         )
         try:
             async for event in self._run_new(state, begin.turn.user_message_id):
@@ -353,6 +360,9 @@ class TurnPipeline:
             history=state.history,
             tasks_unavailable=state.tasks_unavailable,
             today=dt.date.today().isoformat(),
+            requested_writer=nlg_pb2.WRITER_LOCAL
+            if state.rollout.writer == "local"
+            else nlg_pb2.WRITER_GEMINI,
         )
 
     def _interaction_event(
@@ -375,6 +385,7 @@ class TurnPipeline:
                 latency_ms=latency_ms,
                 first_turn=state.history_available and not state.history,
                 task_id=state.request.page_context.task_id,
+                cohort=state.rollout.cohort,
             ),
         )
 

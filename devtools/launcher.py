@@ -193,4 +193,6 @@ def plan_mesh(
     keys_dir = Path(env.get("DEV_KEYS_DIR") or ROOT / ".local" / "dev-keys")
     env["DEV_KEYS_DIR"] = str(keys_dir)
     env.setdefault("AUTH_PUBLIC_KEY_FILE", str(dev_public_key_file(keys_dir)))
+    # Development and tests run with everyone inside the rollout; flags/flags.json is the launch's 10%.
+    env.setdefault("FLAGS_FILE", str(ROOT / "flags" / "dev.json"))
     return Mesh(components=components, env=env, log_dir=log_dir)
