@@ -6,17 +6,21 @@ It runs against the local stack on a database of its own, with the demo site's u
 from __future__ import annotations
 
 import asyncio
+import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from demo.seed import seed_demo_tasks
 from devtools.launcher import ROOT, Mesh, plan_mesh
 from mesh.auth import TokenSigner, load_or_create_dev_keypair
+from testing.flag_files import DEV_FLAGS, write_flags_file
 from tests.local_stack import Stack, mongo_uri_for
 
 
@@ -27,6 +31,8 @@ class MeshUnderTest:
     mesh: Mesh
     mongo_uri: str
     signer: TokenSigner
+    # The coordinator's FLAGS_FILE, a copy of flags/dev.json (everyone in) that tests may rewrite.
+    flags_file: Path
 
     @property
     def edge_url(self) -> str:
@@ -42,6 +48,27 @@ class MeshUnderTest:
     def auth(self, user_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user_id)}"}
 
+    def widget_enabled(self, user_id: str) -> bool:
+        """What GET /v1/widget/config tells `user_id` right now."""
+        reply = httpx.get(f"{self.edge_url}/v1/widget/config", headers=self.auth(user_id), timeout=10)
+        reply.raise_for_status()
+        enabled = reply.json()["enabled"]
+        assert isinstance(enabled, bool)
+        return enabled
+
+    @contextmanager
+    def rollout_at(self, percent: int) -> Iterator[None]:
+        """Rewrite the running coordinator's flags file to `percent`; back to 100% (and in force) after."""
+        write_flags_file(self.flags_file, percent)
+        try:
+            yield
+        finally:
+            write_flags_file(self.flags_file, 100)
+            deadline = time.monotonic() + 10
+            while not self.widget_enabled("rollout-probe"):
+                assert time.monotonic() < deadline, "the mesh did not return to 100% within 10 s"
+                time.sleep(0.1)
+
 
 @contextmanager
 def running_mesh(
@@ -52,10 +79,15 @@ def running_mesh(
     database = f"{name}_{uuid.uuid4().hex[:10]}"
     mongo_uri = mongo_uri_for(stack, database)
     asyncio.run(seed_demo_tasks(mongo_uri))
+    log_dir = ROOT / "test-artifacts" / "logs" / database
+    log_dir.mkdir(parents=True, exist_ok=True)
+    flags_file = log_dir / "flags.json"
+    shutil.copyfile(DEV_FLAGS, flags_file)
     mesh = plan_mesh(
         {**stack.env(), "MONGO_URI": mongo_uri},
-        log_dir=ROOT / "test-artifacts" / "logs" / database,
+        log_dir=log_dir,
         extra_env={
+            "FLAGS_FILE": str(flags_file),
             "DEV_KEYS_DIR": str(keys_dir),
             "ANALYTICS_GROUP_ID": f"analytics-{database}",
             "LOG_LEVEL": "INFO",
@@ -66,7 +98,9 @@ def running_mesh(
     )
     try:
         mesh.start()
-        yield MeshUnderTest(mesh=mesh, mongo_uri=mongo_uri, signer=TokenSigner(private_pem))
+        yield MeshUnderTest(
+            mesh=mesh, mongo_uri=mongo_uri, signer=TokenSigner(private_pem), flags_file=flags_file
+        )
     finally:
         mesh.stop()
 

@@ -1,0 +1,71 @@
+"""The gradual rollout as a widget and an operator see it: the edge, a real coordinator process, its flags file."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.mesh_fixture import MeshUnderTest
+
+pytestmark = pytest.mark.e2e
+
+USERS = [f"rollout-user-{i}" for i in range(40)]
+
+
+def test_widget_config_answers_enabled_true_for_everyone_at_100_percent(mesh_up: MeshUnderTest) -> None:
+    reply = httpx.get(f"{mesh_up.edge_url}/v1/widget/config", headers=mesh_up.auth("carol"), timeout=10)
+    assert reply.status_code == 200
+    assert reply.json() == {"enabled": True}
+
+
+def test_widget_config_needs_the_bearer_token_like_every_route(mesh_up: MeshUnderTest) -> None:
+    reply = httpx.get(f"{mesh_up.edge_url}/v1/widget/config", timeout=10)
+    assert reply.status_code == 401
+
+
+def test_a_user_outside_the_rollout_is_told_disabled_and_refused_a_conversation_with_403(
+    mesh_up: MeshUnderTest,
+) -> None:
+    with mesh_up.rollout_at(10):
+        deadline = time.monotonic() + 5
+        while all(mesh_up.widget_enabled(u) for u in USERS[:5]):  # the file's change is seen
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        answers = {u: mesh_up.widget_enabled(u) for u in USERS}
+        inside = next(u for u, on in answers.items() if on)
+        outside = next(u for u, on in answers.items() if not on)
+
+        refused = httpx.post(
+            f"{mesh_up.edge_url}/v1/conversations", json={}, headers=mesh_up.auth(outside), timeout=10
+        )
+        assert refused.status_code == 403
+        error = refused.json()["error"]
+        assert error["code"] == "PERMISSION_DENIED" and error["retryable"] is False
+        assert "not available" in error["message"]
+
+        allowed = httpx.post(
+            f"{mesh_up.edge_url}/v1/conversations", json={}, headers=mesh_up.auth(inside), timeout=10
+        )
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.json()["conversation"]["conversationId"]
+
+
+def test_zero_percent_turns_the_widget_off_for_everyone_within_5_seconds_of_the_file_change(
+    mesh_up: MeshUnderTest,
+) -> None:
+    assert all(mesh_up.widget_enabled(u) for u in USERS)
+    with mesh_up.rollout_at(0):
+        changed = time.monotonic()
+        still_on = set(USERS)
+        while still_on:
+            assert time.monotonic() - changed < 5, f"{len(still_on)} users still enabled after 5 s"
+            still_on = {u for u in still_on if mesh_up.widget_enabled(u)}
+        took = time.monotonic() - changed
+        print(f"\nkill switch: all {len(USERS)} users disabled {took:.2f} s after the file was rewritten")
+        refused = httpx.post(
+            f"{mesh_up.edge_url}/v1/conversations", json={}, headers=mesh_up.auth(USERS[0]), timeout=10
+        )
+        assert refused.status_code == 403
+    assert all(mesh_up.widget_enabled(u) for u in USERS), "back at 100% everyone is in again"
