@@ -165,10 +165,14 @@ class Flags:
             EVALUATION_ERRORS.labels(flag=WIDGET_ENABLED).inc()
         return bool(details.value)
 
+    def cohort(self, user_id: str) -> str:
+        """The user's cohort label right now (for feedback and satisfaction metrics, outside a turn)."""
+        return COHORT_ON if self.widget_enabled(user_id) else COHORT_OFF
+
     def rollout(self, user_id: str) -> Rollout:
         """The user's rollout state, cohort and writer, evaluated now (so a file change applies at once)."""
         enabled = self.widget_enabled(user_id)
-        cohort = COHORT_ON if enabled else COHORT_OFF
+        cohort = COHORT_ON if enabled else COHORT_OFF  # as cohort(), without evaluating the flag twice
         details = self._client.get_string_details(
             WRITER, "gemini", EvaluationContext(targeting_key=user_id, attributes={"cohort": cohort})
         )
