@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import NoReturn
 
 import grpc
-from assist.v1 import coordinator_pb2, coordinator_pb2_grpc, feedback_pb2
+from assist.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc, feedback_pb2
 from grpc_interceptor.exceptions import NotFound
 
 from coordinator import validation
@@ -20,6 +20,7 @@ from mesh.flags import Flags, Rollout
 from mesh.identity import caller_user_id
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.turns import ConversationStore, TurnStore
+from mesh.turn_metrics import record_feedback, record_satisfaction
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             )
         except grpc.aio.AioRpcError as exc:
             await _pass_on(exc, context)
+        record_feedback(
+            cohort=self._cohort_of(user_id), thumbs_up=request.rating == common_pb2.FEEDBACK_RATING_UP
+        )
         return coordinator_pb2.SubmitFeedbackResponse(feedback_id=reply.feedback_id)
 
     async def SubmitSatisfaction(  # noqa: N802 - gRPC method name
@@ -188,7 +192,12 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             )
         except grpc.aio.AioRpcError as exc:
             await _pass_on(exc, context)
+        record_satisfaction(cohort=self._cohort_of(user_id), score=request.score)
         return coordinator_pb2.SubmitSatisfactionResponse(satisfaction_id=reply.satisfaction_id)
+
+    def _cohort_of(self, user_id: str) -> str:
+        """The user's rollout cohort for the `cohort` label of metrics outside a turn (mesh/flags.py)."""
+        return self._flags.cohort(user_id)
 
     async def _require_conversation(self, user_id: str, conversation_id: str) -> None:
         found = await self._conversations.get_conversation(user_id, conversation_id)

@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, quote
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from demo.data import DemoData, DemoUser, load_demo_data
 from demo.pages import login_page, not_found_page, task_list_page, task_page
@@ -28,6 +29,31 @@ from mesh.auth import TokenSigner
 COOKIE_NAME = "demo_user"
 COOKIE_MAX_AGE_S = 7 * 24 * 3600
 MAX_FORM_BYTES = 4096
+STATIC = Path(__file__).resolve().parent / "static"
+
+# The policy a careful host sends, so every browser test runs the widget the way such a host embeds it: no
+# inline script or style anywhere (the pages link their CSS; the widget styles its shadow root through a
+# constructed stylesheet), scripts and API calls only to this origin (a host whose edge lives on another
+# origin adds it to script-src and connect-src, see docs/integrating.md), no framing, no plugins.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 class SessionCookie:
@@ -74,7 +100,7 @@ def create_demo_app(
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
     def html(body: str, status_code: int = 200) -> HTMLResponse:
-        return HTMLResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
 
     async def home(request: Request) -> Response:
         user = current_user(request)
@@ -138,5 +164,6 @@ def create_demo_app(
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["GET", "POST"]),
             Route("/token", token),
+            Mount("/demo-assets", app=StaticFiles(directory=STATIC), name="demo-assets"),
         ]
     )

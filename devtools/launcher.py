@@ -6,6 +6,7 @@ Each component of `mesh.components` is a real process (`python -m ...`) on its o
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -69,6 +70,33 @@ class Mesh:
     env: dict[str, str]
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # The `mesh` label of this mesh's series in the local Prometheus (one stack scrapes many meshes).
+    mesh_id: str = field(default_factory=lambda: f"mesh-{os.getpid()}-{random.randrange(16**6):06x}")
+
+    @property
+    def scrape_targets_file(self) -> Path | None:
+        """This mesh's file_sd file in the local Prometheus's targets folder (PROMETHEUS_TARGETS_DIR)."""
+        folder = self.env.get("PROMETHEUS_TARGETS_DIR")
+        return Path(folder) / f"{self.mesh_id}.json" if folder else None
+
+    def scrape_targets(self) -> list[dict[str, object]]:
+        """file_sd entries: each process's metrics port, labelled with its component and this mesh."""
+        return [
+            {
+                "targets": [f"127.0.0.1:{comp.metrics_port}"],
+                "labels": {"component": comp.name, "mesh": self.mesh_id},
+            }
+            for comp in self.components.values()
+        ]
+
+    def _register_scrape_targets(self) -> None:
+        path = self.scrape_targets_file
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = path.with_suffix(".tmp")  # Prometheus reads only *.json: never a half-written one
+        written.write_text(json.dumps(self.scrape_targets(), indent=1))
+        written.replace(path)
 
     @property
     def edge_url(self) -> str:
@@ -87,6 +115,7 @@ class Mesh:
     def start(self, *names: str) -> None:
         """Start the named components (all when none are named) that are not running."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._register_scrape_targets()
         for name in names or tuple(self.components):
             running = self.processes.get(name)
             if running is not None and running.poll() is None:
@@ -148,6 +177,9 @@ class Mesh:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        path = self.scrape_targets_file
+        if path is not None and not self.processes:
+            path.unlink(missing_ok=True)
 
 
 def plan_mesh(
@@ -193,6 +225,7 @@ def plan_mesh(
     keys_dir = Path(env.get("DEV_KEYS_DIR") or ROOT / ".local" / "dev-keys")
     env["DEV_KEYS_DIR"] = str(keys_dir)
     env.setdefault("AUTH_PUBLIC_KEY_FILE", str(dev_public_key_file(keys_dir)))
+    env.setdefault("HOST_SYNC_MAPPING_FILE", str(ROOT / "host_sync" / "mappings" / "demo.yaml"))
     # Development and tests run with everyone inside the rollout; flags/flags.json is the launch's 10%.
     env.setdefault("FLAGS_FILE", str(ROOT / "flags" / "dev.json"))
     return Mesh(components=components, env=env, log_dir=log_dir)

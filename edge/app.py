@@ -18,6 +18,8 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from edge.errors import error_response
+from edge.openapi import openapi_document
+from edge.request_metrics import RequestMetricsMiddleware
 from edge.routes import HttpRoute, coordinator_routes
 from edge.settings import EdgeSettings
 from edge.transcoder import (
@@ -30,6 +32,7 @@ from edge.transcoder import (
 )
 from mesh.admission import TurnAdmission
 from mesh.auth import AuthError, TokenVerifier
+from mesh.red_metrics import rpc_client_metrics
 from mesh.storage.redis_store import RateLimiter, make_redis
 
 log = logging.getLogger(__name__)
@@ -146,6 +149,11 @@ def _cors(settings: EdgeSettings) -> list[Middleware]:
     ]
 
 
+async def _openapi(_: Request) -> Response:
+    """The API's description, generated from the contract (edge.openapi); public, like the contract."""
+    return JSONResponse(openapi_document(), headers={"Cache-Control": "public, max-age=300"})
+
+
 def create_app(
     settings: EdgeSettings,
     verifier: TokenVerifier,
@@ -164,6 +172,7 @@ def create_app(
         Route("/healthz", _healthz),
         Route("/readyz", _readyz(state_now)),
         Route("/widget/assist-chat.js", _widget(settings)),
+        Route("/openapi.json", _openapi),
     ]
     for api in coordinator_routes():
         routes.append(Route(api.path, _api_handler(api, state_now), methods=[api.verb], name=api.grpc_path))
@@ -172,7 +181,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # The channel belongs to the server's event loop, so it is made here rather than at import.
-        chan = channel or grpc.aio.insecure_channel(settings.coordinator_addr)
+        chan = channel or grpc.aio.insecure_channel(
+            settings.coordinator_addr, interceptors=rpc_client_metrics()
+        )
         redis = make_redis(settings.redis_url, settings.redis_timeout_s)
         holder["state"] = EdgeState(settings, chan, verifier, redis)
         yield
@@ -182,7 +193,7 @@ def create_app(
 
     return Starlette(
         routes=routes,
-        middleware=_cors(settings),
+        middleware=[Middleware(RequestMetricsMiddleware), *_cors(settings)],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )

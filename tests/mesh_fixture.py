@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from demo.seed import seed_demo_tasks
+from demo.seed import seed_demo_tasks, seed_host_database
 from devtools.launcher import ROOT, Mesh, plan_mesh
 from mesh.auth import TokenSigner, load_or_create_dev_keypair
 from testing.flag_files import DEV_FLAGS, write_flags_file
@@ -79,6 +79,8 @@ def running_mesh(
     database = f"{name}_{uuid.uuid4().hex[:10]}"
     mongo_uri = mongo_uri_for(stack, database)
     asyncio.run(seed_demo_tasks(mongo_uri))
+    # The host's database too, with today's due dates: the mesh's task sync copies it over the seed above.
+    seed_host_database(stack.host_db_dsn, reset=True)
     log_dir = ROOT / "test-artifacts" / "logs" / database
     log_dir.mkdir(parents=True, exist_ok=True)
     flags_file = log_dir / "flags.json"

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,35 @@ def test_html_in_task_data_is_shown_as_text(client: TestClient) -> None:
     assert "<img" not in page and "<script>alert" not in page
     assert "&lt;img src=x onerror=alert(1)&gt; XSS check" in page
     assert 'task-title="&lt;img src=x onerror=alert(1)&gt; XSS check"' in page
+
+
+class _InlineCode(HTMLParser):
+    """Collects what a strict CSP would block: inline scripts, style elements and attributes, handlers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        names = {name for name, _ in attrs}
+        if tag == "style" or "style" in names:
+            self.found.append(f"inline style on <{tag}>")
+        if tag == "script" and "src" not in names:
+            self.found.append("inline <script>")
+        self.found += [f"{name} on <{tag}>" for name in names if name.startswith("on")]
+
+
+def test_pages_send_a_strict_csp_and_carry_no_inline_script_or_style(client: TestClient) -> None:
+    sign_in(client, "carol")
+    for path in ("/", "/tasks/T-110", "/login"):
+        response = client.get(path)
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "style-src 'self'" in policy and "unsafe" not in policy
+        assert "frame-ancestors 'none'" in policy
+        parser = _InlineCode()
+        parser.feed(response.text)
+        assert parser.found == [], path
+    assert client.get("/demo-assets/site.css").headers["content-type"].startswith("text/css")
 
 
 def test_another_persons_task_is_not_found(client: TestClient) -> None:

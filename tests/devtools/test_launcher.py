@@ -33,3 +33,23 @@ def test_the_development_edge_serves_the_demo_and_every_edge_verifies_with_the_d
     assert Path(with_demo.env["AUTH_PUBLIC_KEY_FILE"]).read_bytes().startswith(b"-----BEGIN PUBLIC KEY")
     plain = plan_mesh({}, log_dir=tmp_path, demo_site=False, extra_env={"DEV_KEYS_DIR": str(tmp_path)})
     assert plain.components["edge"].module == "edge"
+
+
+def test_a_mesh_registers_its_metrics_ports_for_prometheus_and_removes_them_when_stopped(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    targets = tmp_path / "targets"
+    mesh = plan_mesh({"PROMETHEUS_TARGETS_DIR": str(targets)}, log_dir=tmp_path / "logs")
+    mesh._register_scrape_targets()
+    path = mesh.scrape_targets_file
+    assert path is not None and path.parent == targets
+    entries = json.loads(path.read_text())
+    assert {e["labels"]["component"] for e in entries} == set(mesh.components)
+    assert {e["labels"]["mesh"] for e in entries} == {mesh.mesh_id}
+    assert sorted(e["targets"][0] for e in entries) == sorted(
+        f"127.0.0.1:{c.metrics_port}" for c in mesh.components.values()
+    )
+    mesh.stop()
+    assert not path.exists()

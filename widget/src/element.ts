@@ -167,7 +167,7 @@ export class AssistChat extends HTMLElement {
       newClientMessageId,
     });
 
-    this.root.append(h("style", {}, STYLES));
+    adoptStyles(this.root); // the launcher and panel are appended once the edge says enabled (reveal)
     messages.emptyHint();
     const parts: Parts = { conversation, panel, composer, shown: false };
     void this.reveal(parts, api).then(() => {
@@ -213,5 +213,22 @@ export class AssistChat extends HTMLElement {
       return;
     }
     if (e.key === "Tab") parts.panel.trapTab(e, this.root.activeElement);
+  }
+}
+
+/**
+ * Give the shadow root the widget's styles through a constructed stylesheet. A host page whose
+ * Content-Security-Policy has `style-src 'self'` without 'unsafe-inline' blocks a `<style>` element, even
+ * inside our shadow root, but not a stylesheet built through the CSSOM (CSP governs markup, not
+ * `CSSStyleSheet.replaceSync`; CSP Level 3, "should element's inline type behavior be blocked"). Engines
+ * without constructable stylesheets (before Safari 16.4) get the `<style>` element.
+ */
+function adoptStyles(root: ShadowRoot): void {
+  if ("adoptedStyleSheets" in root && "replaceSync" in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLES);
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    (root as ShadowRoot).append(h("style", {}, STYLES));
   }
 }
