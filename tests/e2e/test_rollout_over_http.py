@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from testing.sse import new_conversation, send_message
 from tests.mesh_fixture import MeshUnderTest
 
 pytestmark = pytest.mark.e2e
@@ -81,3 +82,17 @@ def test_zero_percent_turns_the_widget_off_for_everyone_within_5_seconds_of_the_
         )
         assert refused.status_code == 403
     assert enabled_now(mesh_up, USERS) == set(USERS), "back at 100% everyone is in again"
+
+
+def test_turn_metrics_carry_the_users_cohort_from_the_flags(mesh_up: MeshUnderTest) -> None:
+    with httpx.Client(base_url=mesh_up.edge_url, timeout=30) as client:
+        headers = mesh_up.auth("carol")
+        conversation = new_conversation(client, headers)
+        turn = send_message(
+            client, conversation, "What is late?", headers, client_message_id="rollout-metrics-1"
+        )
+        assert turn.status == 200 and turn.kinds()[-1] == "done"
+    metrics = httpx.get(mesh_up.mesh.metrics_url("coordinator"), timeout=10).text
+    turns = [line for line in metrics.splitlines() if line.startswith("assist_turns_total{")]
+    assert any('cohort="rollout-on"' in line for line in turns), turns
+    assert not any('cohort="unset"' in line for line in turns), turns
