@@ -18,6 +18,7 @@ if (process.argv.includes("--test-lib")) {
       "src/conversation.ts",
       "src/api.ts",
       "src/availability.ts",
+      "src/study/recorder.ts",
     ],
     outdir: "dist/test-lib",
     bundle: true,

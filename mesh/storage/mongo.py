@@ -137,6 +137,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     "satisfaction": [
         IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
     ],
+    "study": [
+        IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
+    ],
     "tasks": [IndexModel([("assignee_ids", ASCENDING), ("due_sort", ASCENDING)], name="assignee_due")],
     # One document per change the host task sync applied, carrying its TaskChangedEvent (host_sync/apply.py).
     "task_changes": [
