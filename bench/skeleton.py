@@ -96,6 +96,11 @@ class EchoCoordinator(coordinator_pb2_grpc.CoordinatorServiceServicer):
     nlg: nlg_pb2_grpc.NlgServiceStub
     turns: int = field(default=0)
 
+    async def GetWidgetConfig(  # noqa: N802
+        self, request: coordinator_pb2.GetWidgetConfigRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> coordinator_pb2.GetWidgetConfigResponse:
+        return coordinator_pb2.GetWidgetConfigResponse(enabled=True)
+
     async def CreateConversation(  # noqa: N802
         self, request: coordinator_pb2.CreateConversationRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> coordinator_pb2.CreateConversationResponse:

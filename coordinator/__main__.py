@@ -15,6 +15,7 @@ from coordinator.service import CoordinatorServicer
 from mesh.admission import TurnAdmission
 from mesh.components import AGENTS, listen_address
 from mesh.config import ConfigurationError, MongoSettings, load_settings
+from mesh.flags import FlagSettings, open_flags
 from mesh.grpc_server import Registration, service_registration
 from mesh.internal_identity import (
     CallerPolicyInterceptor,
@@ -33,7 +34,7 @@ from mesh.tls import TlsFiles
 log = logging.getLogger(__name__)
 
 
-class CoordinatorSettings(AgentSettings, MongoSettings):
+class CoordinatorSettings(AgentSettings, MongoSettings, FlagSettings):
     service_name: str = "coordinator"
     listen_addr: str = listen_address("coordinator")
     # Turns this replica runs at once before refusing new ones with UNAVAILABLE (mesh/admission.py); 0: no cap.
@@ -80,12 +81,13 @@ def main() -> None:
 
     @asynccontextmanager
     async def coordinator_service() -> AsyncIterator[Registration]:
-        async with open_mongo(settings) as db:
+        async with open_mongo(settings) as db, open_flags(settings, service=settings.service_name) as flags:
             agents = connect_agents(addresses)
             servicer = CoordinatorServicer(
                 agents,
                 ConversationStore(db),
                 TurnStore(db),
+                flags,
                 admission=TurnAdmission("coordinator", settings.coordinator_max_turns_in_flight),
                 study=StudyStore(db),
             )

@@ -40,10 +40,11 @@ from coordinator.agent_clients import AgentClients
 from coordinator.degraded import fallback_answer, phrase
 from coordinator.turn_deadline import remaining
 from mesh.events.kafka import INTERACTIONS_TOPIC
+from mesh.flags import Rollout
 from mesh.intents import SINGLE_TASK_QUESTIONS, TASK_QUESTIONS
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.turns import BeginKind, BeginTurn, Turn, TurnStore
-from mesh.turn_metrics import UNSET_COHORT, TurnOutcome, record_first_text, record_turn
+from mesh.turn_metrics import TurnOutcome, record_first_text, record_turn
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class TurnState:
     user_id: str
     request: coordinator_pb2.ConverseRequest
     turn_id: str
+    # The user's rollout when the turn began: its cohort labels the turn's event and metrics.
+    rollout: Rollout
     text: str = ""
     degraded: set[common_pb2.Component.ValueType] = field(default_factory=set)
     understanding: nlu_pb2.UnderstandResponse = field(default_factory=nlu_pb2.UnderstandResponse)
@@ -69,8 +72,6 @@ class TurnState:
     history_available: bool = False
     attempt: int = 0
     last_task_id: str = ""
-    # The user's rollout cohort, the `cohort` label of the turn's metrics (mesh/turn_metrics.py).
-    cohort: str = UNSET_COHORT
     # When the first answer text was sent (monotonic), for time to first text.
     first_text_at: float | None = None
 
@@ -94,12 +95,14 @@ class TurnPipeline:
         self._lease_s = lease_s
 
     async def run(
-        self, user_id: str, request: coordinator_pb2.ConverseRequest, *, cohort: str = UNSET_COHORT
+        self, user_id: str, request: coordinator_pb2.ConverseRequest, rollout: Rollout
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         """Yield the turn's events. Raises StoreUnavailable before the first event when MongoDB is down.
 
-        `cohort` labels the turn's metrics; a turn that ends without an answer counts as `failed`.
+        The user's `rollout` (mesh/flags.py) gives the cohort that labels the turn's event and metrics, and
+        the writer asked of NLG; a turn that ends without an answer counts as `failed`.
         """
+        cohort = rollout.cohort
         started = time.monotonic()
         try:
             begin = await self._begin(user_id, request)
@@ -123,8 +126,8 @@ class TurnPipeline:
             user_id=user_id,
             request=request,
             turn_id=begin.turn.turn_id,
+            rollout=rollout,
             attempt=begin.turn.attempt,
-            cohort=cohort,
         )
         try:
             async for event in self._run_new(state, begin.turn.user_message_id):
@@ -245,7 +248,7 @@ class TurnPipeline:
             else:
                 outcome = TurnOutcome.DEGRADED if state.degraded else TurnOutcome.ANSWERED
             record_turn(
-                cohort=state.cohort,
+                cohort=state.rollout.cohort,
                 outcome=outcome,
                 duration_s=time.monotonic() - started,
                 writer=info.writer,
@@ -392,6 +395,9 @@ class TurnPipeline:
             history=state.history,
             tasks_unavailable=state.tasks_unavailable,
             today=dt.date.today().isoformat(),
+            requested_writer=nlg_pb2.WRITER_LOCAL
+            if state.rollout.writer == "local"
+            else nlg_pb2.WRITER_GEMINI,
         )
 
     def _interaction_event(
@@ -414,6 +420,7 @@ class TurnPipeline:
                 latency_ms=latency_ms,
                 first_turn=state.history_available and not state.history,
                 task_id=state.request.page_context.task_id,
+                cohort=state.rollout.cohort,
             ),
         )
 

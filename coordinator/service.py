@@ -16,15 +16,18 @@ from coordinator.agent_clients import AgentClients
 from coordinator.pipeline import TurnPipeline
 from coordinator.turn_deadline import turn_deadline
 from mesh.admission import RETRY_AFTER_METADATA_KEY, Overloaded, TurnAdmission
+from mesh.flags import Flags, Rollout
 from mesh.identity import caller_user_id
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.study import StudyStore
 from mesh.storage.turns import ConversationStore, TurnStore
-from mesh.turn_metrics import UNSET_COHORT, record_feedback, record_satisfaction
+from mesh.turn_metrics import record_feedback, record_satisfaction
 
 log = logging.getLogger(__name__)
 
 _END = object()
+# What a user outside the rollout is told (HTTP 403 PERMISSION_DENIED at the edge).
+NOT_IN_ROLLOUT = "the assistant is not available for your account yet"
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
@@ -33,11 +36,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         agents: AgentClients,
         conversations: ConversationStore,
         turns: TurnStore,
+        flags: Flags,
         *,
         admission: TurnAdmission | None = None,
         study: StudyStore | None = None,
     ) -> None:
         self._agents = agents
+        # Evaluated per call, so a change of the flags file applies to the next call (mesh/flags.py).
+        self._flags = flags
         # Counts turns until they end, not until their caller leaves: a turn keeps running without it.
         self._admission = admission or TurnAdmission("coordinator", 0)
         self._conversations = conversations
@@ -48,12 +54,24 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         # tasks are not garbage-collected mid-turn.
         self._running: set[asyncio.Task[None]] = set()
 
+    async def GetWidgetConfig(  # noqa: N802 - gRPC method name
+        self,
+        request: coordinator_pb2.GetWidgetConfigRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> coordinator_pb2.GetWidgetConfigResponse:
+        user_id = caller_user_id(context)
+        return coordinator_pb2.GetWidgetConfigResponse(enabled=self._flags.widget_enabled(user_id))
+
     async def CreateConversation(  # noqa: N802 - gRPC method name
         self,
         request: coordinator_pb2.CreateConversationRequest,
         context: grpc.aio.ServicerContext,
     ) -> coordinator_pb2.CreateConversationResponse:
         user_id = caller_user_id(context)
+        if not self._flags.widget_enabled(user_id):
+            # Outside the rollout (or the kill switch is on): no new conversations. Conversations started
+            # before keep working, so a rollback does not cut a user off mid-conversation.
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, NOT_IN_ROLLOUT)
         validation.check_page_context(request.page_context)
         conversation = await self._conversations.create_conversation(user_id, request.page_context)
         return coordinator_pb2.CreateConversationResponse(conversation=conversation)
@@ -76,7 +94,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             self._admission.leave()
             raise
         queue: asyncio.Queue[object] = asyncio.Queue()
-        task = asyncio.create_task(self._run_turn(user_id, request, context.time_remaining(), queue))
+        rollout = self._flags.rollout(user_id)
+        task = asyncio.create_task(self._run_turn(user_id, request, rollout, context.time_remaining(), queue))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         task.add_done_callback(lambda _: self._admission.leave())
@@ -93,13 +112,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self,
         user_id: str,
         request: coordinator_pb2.ConverseRequest,
+        rollout: Rollout,
         time_left: float | None,
         queue: asyncio.Queue[object],
     ) -> None:
         """Run the turn to its end even if the caller disconnects; events go to the caller's queue."""
         with turn_deadline(time_left):
             try:
-                async for event in self._pipeline.run(user_id, request, cohort=self._cohort_of(user_id)):
+                async for event in self._pipeline.run(user_id, request, rollout):
                     queue.put_nowait(event)
             except BaseException as exc:  # handed to the caller, which maps it to a status
                 if isinstance(exc, StoreUnavailable):  # logged and counted where it happened (mesh/storage)
@@ -194,8 +214,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         return coordinator_pb2.RecordStudyEventsResponse(stored=stored)
 
     def _cohort_of(self, user_id: str) -> str:
-        """The user's rollout cohort for the `cohort` label of turn metrics (computed from the flags)."""
-        return UNSET_COHORT
+        """The user's rollout cohort for the `cohort` label of metrics outside a turn (mesh/flags.py)."""
+        return self._flags.cohort(user_id)
 
     async def _require_conversation(self, user_id: str, conversation_id: str) -> None:
         found = await self._conversations.get_conversation(user_id, conversation_id)

@@ -257,6 +257,8 @@ def plan_mesh(
     else:
         env.setdefault("AUTH_PUBLIC_KEY_FILE", str(public_key_file(keys_dir)))
     env.setdefault("HOST_SYNC_MAPPING_FILE", str(ROOT / "host_sync" / "mappings" / "demo.yaml"))
+    # Development and tests run with everyone inside the rollout; flags/flags.json is the launch's 10%.
+    env.setdefault("FLAGS_FILE", str(ROOT / "flags" / "dev.json"))
     tls_root = ensure_dev_pki(Path(env.get("MESH_TLS_ROOT") or ROOT / ".local" / "tls"))
     env["MESH_TLS_ROOT"] = str(tls_root)
     env.setdefault("INTERNAL_CLIENTS_FILE", str(ROOT / "ops" / "internal-clients.yaml"))

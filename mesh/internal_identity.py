@@ -6,7 +6,7 @@ INTERNAL_CLIENTS_FILE, shaped like ops/internal-clients.yaml:
     clients:
       edge:
         act_for_users: any          # any | none | [user ids]
-        rpcs: [CreateConversation, Converse, ListMessages, SubmitFeedback, SubmitSatisfaction]
+        rpcs: [GetWidgetConfig, CreateConversation, Converse, ListMessages, SubmitFeedback, SubmitSatisfaction]
 
 `CallerPolicyInterceptor` checks every call before its handler runs. Health and reflection are open to
 whoever got through the TLS handshake (they carry no user data, and probes and grpcurl need them); every

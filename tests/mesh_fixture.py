@@ -6,6 +6,8 @@ It runs against the local stack on a database of its own, with the demo site's u
 from __future__ import annotations
 
 import asyncio
+import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from demo.keyring import load_or_create
@@ -20,6 +23,7 @@ from demo.seed import seed_demo_tasks, seed_host_database
 from devtools.launcher import ROOT, Mesh, plan_mesh
 from mesh.auth import TokenSigner
 from mesh.tls import coordinator_channel
+from testing.flag_files import DEV_FLAGS, write_flags_file
 from tests.local_stack import Stack, mongo_uri_for
 
 
@@ -30,6 +34,8 @@ class MeshUnderTest:
     mesh: Mesh
     mongo_uri: str
     keys_dir: Path
+    # The coordinator's FLAGS_FILE, a copy of flags/dev.json (everyone in) that tests may rewrite.
+    flags_file: Path
 
     @property
     def edge_url(self) -> str:
@@ -57,6 +63,27 @@ class MeshUnderTest:
     def auth(self, user_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user_id)}"}
 
+    def widget_enabled(self, user_id: str) -> bool:
+        """What GET /v1/widget/config tells `user_id` right now."""
+        reply = httpx.get(f"{self.edge_url}/v1/widget/config", headers=self.auth(user_id), timeout=10)
+        reply.raise_for_status()
+        enabled = reply.json()["enabled"]
+        assert isinstance(enabled, bool)
+        return enabled
+
+    @contextmanager
+    def rollout_at(self, percent: int) -> Iterator[None]:
+        """Rewrite the running coordinator's flags file to `percent`; back to 100% (and in force) after."""
+        write_flags_file(self.flags_file, percent)
+        try:
+            yield
+        finally:
+            write_flags_file(self.flags_file, 100)
+            deadline = time.monotonic() + 10
+            while not self.widget_enabled("rollout-probe"):
+                assert time.monotonic() < deadline, "the mesh did not return to 100% within 10 s"
+                time.sleep(0.1)
+
 
 @contextmanager
 def running_mesh(
@@ -72,10 +99,15 @@ def running_mesh(
     asyncio.run(seed_demo_tasks(mongo_uri))
     # The host's database too, with today's due dates: the mesh's task sync copies it over the seed above.
     seed_host_database(stack.host_db_dsn, reset=True)
+    log_dir = ROOT / "test-artifacts" / "logs" / database
+    log_dir.mkdir(parents=True, exist_ok=True)
+    flags_file = log_dir / "flags.json"
+    shutil.copyfile(DEV_FLAGS, flags_file)
     mesh = plan_mesh(
         {**stack.env(), **stack.tracing_env(), "MONGO_URI": mongo_uri},
-        log_dir=ROOT / "test-artifacts" / "logs" / database,
+        log_dir=log_dir,
         extra_env={
+            "FLAGS_FILE": str(flags_file),
             "DEV_KEYS_DIR": str(keys_dir),
             "MESH_TLS_ROOT": str(keys_dir.with_name(f"{keys_dir.name}-tls")),
             # Rotation tests wait for the edge's next JWKS fetch; a second is enough between fetches.
@@ -89,7 +121,7 @@ def running_mesh(
     )
     try:
         mesh.start()
-        yield MeshUnderTest(mesh=mesh, mongo_uri=mongo_uri, keys_dir=keys_dir)
+        yield MeshUnderTest(mesh=mesh, mongo_uri=mongo_uri, keys_dir=keys_dir, flags_file=flags_file)
     finally:
         mesh.stop()
 

@@ -40,6 +40,7 @@ def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
 def test_http_routes_are_read_from_the_contract() -> None:
     routes = {(r.verb, r.path): r for r in coordinator_routes()}
     assert set(routes) == {
+        ("GET", "/v1/widget/config"),
         ("POST", "/v1/conversations"),
         ("POST", "/v1/conversations/{conversation_id}/messages"),
         ("GET", "/v1/conversations/{conversation_id}/messages"),

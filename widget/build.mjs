@@ -1,6 +1,6 @@
 // Builds the widget into ONE minified file, dist/assist-chat.js, and fails when it is over the size budget
 // (30 KB gzipped), printing the gzipped size either way. With --test-lib it instead builds the pure modules
-// (SSE parser, markdown renderer, strings, token claims, conversation controller) as plain ES modules for `node --test`.
+// (SSE parser, markdown renderer, strings, token claims, conversation controller, API client, availability) as plain ES modules for `node --test`.
 import { build } from "esbuild";
 import { gzipSync } from "node:zlib";
 import { readFileSync } from "node:fs";
@@ -10,7 +10,16 @@ const OUT = "dist/assist-chat.js";
 
 if (process.argv.includes("--test-lib")) {
   await build({
-    entryPoints: ["src/sse.ts", "src/markdown.ts", "src/i18n.ts", "src/auth.ts", "src/conversation.ts", "src/study/recorder.ts"],
+    entryPoints: [
+      "src/sse.ts",
+      "src/markdown.ts",
+      "src/i18n.ts",
+      "src/auth.ts",
+      "src/conversation.ts",
+      "src/api.ts",
+      "src/availability.ts",
+      "src/study/recorder.ts",
+    ],
     outdir: "dist/test-lib",
     bundle: true,
     format: "esm",

@@ -2,8 +2,9 @@
 
 The chain for one answer: the response cache, then Gemini (retries, then the fallback model, inside the
 call's deadline), then the deterministic local writer. With no Gemini configured there is neither cache
-nor model: the local writer answers, exactly as before Gemini existed. The final message says who wrote
-the answer, with the model, the prompt version and the parameters.
+nor model: the local writer answers, exactly as before Gemini existed. A request whose `requested_writer`
+is WRITER_LOCAL (the coordinator's `writer` flag, for a model rollout or rollback) gets the local writer too.
+The final message says who wrote the answer, with the model, the prompt version and the parameters.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
 
     async def _answer(self, inp: nlg_pb2.GenerationInput, deadline: float) -> Stream:
         """The answer's messages; raises StreamInterrupted when the model broke off after sending text."""
-        if self._gemini is None:
+        # The caller's rollout may keep the model out of this turn (the `writer` flag, mesh/flags.py).
+        if self._gemini is None or inp.requested_writer == nlg_pb2.WRITER_LOCAL:
             async for message in self._local(inp):
                 yield message
             return

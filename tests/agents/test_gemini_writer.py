@@ -171,3 +171,20 @@ async def test_without_a_key_the_local_writer_answers_and_no_model_is_called(
     assert "".join(d for d, _ in deltas) == "".join(LocalWriter().chunks(inp))
     assert len(deltas) < len(list(LocalWriter().chunks(inp)))
     assert fake_gemini.requests == []
+
+
+async def test_a_turn_whose_rollout_asks_for_the_local_writer_never_reaches_the_model(
+    fake_gemini: FakeGemini, llm_client: Callable[..., LlmClient], serve_nlg: NlgServe
+) -> None:
+    fake_gemini.script(answer("from the model"))
+    stub = await serve_nlg(gemini_servicer(llm_client()))
+    inp = generation_input()
+    inp.requested_writer = nlg_pb2.WRITER_LOCAL
+    deltas, info = await stream(stub, inp)
+    assert info == nlg_pb2.GenerationInfo(writer=nlg_pb2.WRITER_LOCAL)
+    assert text_of(deltas) == "".join(LocalWriter().chunks(inp))
+    assert fake_gemini.requests == []
+
+    inp.requested_writer = nlg_pb2.WRITER_GEMINI  # the same question in the model's cohort
+    deltas, info = await stream(stub, inp)
+    assert info.writer == nlg_pb2.WRITER_GEMINI and text_of(deltas) == "from the model"

@@ -15,12 +15,14 @@ from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 
 from coordinator.agent_clients import connect_agents
 from coordinator.service import CoordinatorServicer
+from mesh.flags import Flags
 from mesh.grpc_server import create_server
 from mesh.identity import user_metadata
 from mesh.internal_identity import CallerPolicyInterceptor, InternalClientsPolicy
 from mesh.storage.mongo import Database
 from mesh.storage.turns import ConversationStore, TurnStore
 from mesh.tls import TlsFiles, coordinator_channel, ensure_dev_pki
+from testing.flag_files import DEV_FLAGS
 from tests.coordinator.fake_agents import FakeAgents
 from tests.coordinator.turn_harness import InProcessCoordinator, harness_pki
 
@@ -128,7 +130,9 @@ async def test_over_plaintext_no_call_can_act_for_a_user(db: Database, fake_agen
     """A coordinator started without MESH_TLS_DIR (coordinator/__main__.py: no policy either) refuses to
     act for anyone a bare metadata value names."""
     agents = connect_agents(fake_agents.addresses())
-    servicer = CoordinatorServicer(agents, ConversationStore(db), TurnStore(db))
+    flags = Flags(DEV_FLAGS)
+    await flags.start()
+    servicer = CoordinatorServicer(agents, ConversationStore(db), TurnStore(db), flags)
     server, port, _ = await create_server(
         lambda s: coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(servicer, s),
         ["assist.v1.CoordinatorService"],
@@ -144,5 +148,6 @@ async def test_over_plaintext_no_call_can_act_for_a_user(db: Database, fake_agen
     finally:
         await server.stop(0)
         await agents.close()
+        await flags.close()
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "client certificate" in (caught.value.details() or "")

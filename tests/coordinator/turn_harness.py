@@ -28,12 +28,14 @@ from assist.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc, events_
 
 from coordinator.agent_clients import AgentClients, CallCaps, connect_agents
 from coordinator.service import CoordinatorServicer
+from mesh.flags import Flags
 from mesh.grpc_server import create_server
 from mesh.identity import user_metadata
 from mesh.internal_identity import CallerPolicyInterceptor, load_policy
 from mesh.storage.mongo import Database
 from mesh.storage.turns import ConversationStore, Turn, TurnStore
 from mesh.tls import TlsFiles, coordinator_channel, ensure_dev_pki
+from testing.flag_files import DEV_FLAGS
 from tests.coordinator.fake_agents import FakeAgents
 
 USER = "u-harness"
@@ -95,16 +97,21 @@ class TurnOutcome:
 class InProcessCoordinator:
     """A CoordinatorService on port 0 over the fake agents; `converse` runs one turn as a client would."""
 
-    def __init__(self, db: Database, agents: FakeAgents, caps: CallCaps | None = None) -> None:
+    def __init__(
+        self, db: Database, agents: FakeAgents, caps: CallCaps | None = None, flags_file: Path = DEV_FLAGS
+    ) -> None:
         self._db = db
+        # Everyone inside the rollout unless a test gives a flags file of its own.
+        self.flags = Flags(flags_file, poll_ms=100)
         self._fakes = agents
         self._caps = caps
         self.turns = TurnStore(db)
         self.conversations = ConversationStore(db)
 
     async def start(self) -> None:
+        await self.flags.start()
         self.agents: AgentClients = connect_agents(self._fakes.addresses(), self._caps)
-        self.servicer = CoordinatorServicer(self.agents, self.conversations, self.turns)
+        self.servicer = CoordinatorServicer(self.agents, self.conversations, self.turns, self.flags)
         # Served as coordinator/__main__.py serves it: mutual TLS and the internal clients policy.
         self._server, self.port, _ = await create_server(
             lambda s: coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(self.servicer, s),
@@ -128,6 +135,7 @@ class InProcessCoordinator:
         await self._server.stop(0)
         await self.settled()
         await self.agents.close()
+        await self.flags.close()
 
     async def settled(self, timeout_s: float = 10.0) -> None:
         """Wait for turns still running after their caller left (they run to the end by design)."""
@@ -200,10 +208,10 @@ class InProcessCoordinator:
 
 @asynccontextmanager
 async def running_coordinator(
-    db: Database, agents: FakeAgents, caps: CallCaps | None = None
+    db: Database, agents: FakeAgents, caps: CallCaps | None = None, flags_file: Path = DEV_FLAGS
 ) -> AsyncIterator[InProcessCoordinator]:
     """Serve the coordinator over `agents` until the block ends (then let detached turns finish)."""
-    coordinator = InProcessCoordinator(db, agents, caps)
+    coordinator = InProcessCoordinator(db, agents, caps, flags_file)
     await coordinator.start()
     try:
         yield coordinator

@@ -13,6 +13,7 @@ import type {
   ConverseRequest,
   CreateConversationRequest,
   CreateConversationResponse,
+  GetWidgetConfigResponse,
   ListMessagesResponse,
   StudyRecord,
   SubmitFeedbackRequest,
@@ -114,6 +115,12 @@ export class EdgeApi {
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.call(method, path, body);
     return (await res.json()) as T;
+  }
+
+  /** Whether the assistant is enabled for the signed-in user (the rollout); only `enabled: true` is a yes. */
+  async widgetEnabled(): Promise<boolean> {
+    const out = await this.json<GetWidgetConfigResponse>("GET", "/v1/widget/config");
+    return out.enabled === true;
   }
 
   async createConversation(pageContext: PageContext): Promise<string> {

@@ -8,12 +8,17 @@
  * `assist-chat:answer`, `assist-chat:error` and `assist-chat:ended` events so a host page (and the browser
  * tests) can follow it.
  *
+ * Before drawing its launcher the element asks the edge whether the assistant is enabled for the signed-in
+ * user (the gradual rollout, `availability.ts`); until the answer is yes nothing is shown, and the host
+ * element carries `data-enabled="true"` or `"false"` once it knows (and fires `assist-chat:unavailable`).
+ *
  * The element only wires things together: the conversation's behaviour is `Conversation` (DOM-free, tested
  * in node), and what is shown is drawn by the views in `views/`.
  */
 
 import { EdgeApi } from "./api";
 import { TokenSource } from "./auth";
+import { availability } from "./availability";
 import { Conversation, type ConversationView, type Phase } from "./conversation";
 import { h } from "./dom";
 import { languageHint, resolveLocale, strings } from "./i18n";
@@ -32,6 +37,8 @@ interface Parts {
   conversation: Conversation;
   panel: Panel;
   composer: Composer;
+  /** Set once the edge said the assistant is enabled and the launcher was drawn. */
+  shown: boolean;
 }
 
 export class AssistChat extends HTMLElement {
@@ -50,21 +57,34 @@ export class AssistChat extends HTMLElement {
     if (!this.parts) this.parts = this.build();
   }
 
+  /** Draw the launcher and panel if the edge says the assistant is enabled for this user. */
+  private async reveal(parts: Parts, api: EdgeApi): Promise<void> {
+    const answer = await availability(api);
+    if (this.parts !== parts) return; // rebuilt meanwhile: the new parts ask for themselves
+    this.setAttribute("data-enabled", String(answer === "enabled"));
+    if (answer !== "enabled") {
+      this.emit("unavailable");
+      return;
+    }
+    parts.shown = true;
+    this.root.append(parts.panel.launcher, parts.panel.panel);
+  }
+
   attributeChangedCallback(name: string, old: string | null, value: string | null): void {
     if (!this.parts || old === value) return;
     if (name === "theme") return;
     // Anything else changes what the widget is about or whom it talks to: start over.
     const open = this.parts.panel.isOpen;
     this.root.replaceChildren();
-    this.parts = this.build();
-    if (open) void this.open();
+    this.removeAttribute("data-enabled");
+    this.parts = this.build(open);
   }
 
   private get taskId(): string {
     return (this.getAttribute("task-id") ?? "").trim();
   }
 
-  private build(): Parts {
+  private build(reopen = false): Parts {
     const locale = resolveLocale(this.getAttribute("locale"), navigator.language);
     const s = strings(locale);
     const taskId = this.taskId;
@@ -155,10 +175,13 @@ export class AssistChat extends HTMLElement {
       newClientMessageId,
     });
 
-    adoptStyles(this.root);
-    this.root.append(panel.launcher, panel.panel);
+    adoptStyles(this.root); // the launcher and panel are appended once the edge says enabled (reveal)
     messages.emptyHint();
-    return { conversation, panel, composer };
+    const parts: Parts = { conversation, panel, composer, shown: false };
+    void this.reveal(parts, api).then(() => {
+      if (reopen && parts.shown) void this.open();
+    });
+    return parts;
   }
 
   private emit(name: string, detail: unknown = null): void {
@@ -168,7 +191,7 @@ export class AssistChat extends HTMLElement {
   /** Open the panel, restoring the stored conversation the first time. */
   async open(): Promise<void> {
     const parts = this.parts;
-    if (!parts) return;
+    if (!parts?.shown) return;
     parts.panel.show(true, parts.composer.input);
     this.setAttribute("data-open", "");
     this.emit("open");
@@ -186,7 +209,7 @@ export class AssistChat extends HTMLElement {
 
   /** Run one turn, as typing `text` and pressing Enter would (ignored while another turn runs). */
   async send(text: string): Promise<void> {
-    await this.parts?.conversation.send(text);
+    if (this.parts?.shown) await this.parts.conversation.send(text);
   }
 
   private onKey(e: KeyboardEvent): void {

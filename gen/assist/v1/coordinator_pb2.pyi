@@ -55,6 +55,49 @@ STUDY_RECORD_KIND_SUS_ANSWERED: StudyRecordKind.ValueType  # 4
 Global___StudyRecordKind: _TypeAlias = StudyRecordKind  # noqa: Y015
 
 @_typing.final
+class GetWidgetConfigRequest(_message.Message):
+    """GetWidgetConfigRequest asks what the widget should do for the calling user (named by the token)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWidgetConfigRequest: _TypeAlias = GetWidgetConfigRequest  # noqa: Y015
+
+@_typing.final
+class GetWidgetConfigResponse(_message.Message):
+    """GetWidgetConfigResponse is what the widget needs to know before it shows itself."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """Whether the assistant is enabled for this user (inside the rollout). Always present in JSON, false
+    included, hence `optional`.
+    """
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "enabled", b"enabled"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "enabled", b"enabled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
+    _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__enabled) -> _WhichOneofReturnType__enabled | None: ...
+
+Global___GetWidgetConfigResponse: _TypeAlias = GetWidgetConfigResponse  # noqa: Y015
+
+@_typing.final
 class CreateConversationRequest(_message.Message):
     """CreateConversationRequest starts a conversation."""
 

@@ -32,6 +32,9 @@ class CoordinatorServiceStub:
     Every call acts for one user, given in the `assist-user-id` request metadata: the edge sets it from the
     verified JWT; an internal application sets it for the user it acts for. A call without it is
     UNAUTHENTICATED. A conversation of another user is NOT_FOUND.
+
+    The assistant is rolled out gradually (the `widget-enabled` flag, docs/flags.md): a user outside the
+    rollout gets `enabled: false` from GetWidgetConfig and PERMISSION_DENIED from CreateConversation.
     """
 
     def __init__(self, channel):
@@ -40,6 +43,11 @@ class CoordinatorServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.GetWidgetConfig = channel.unary_unary(
+                '/assist.v1.CoordinatorService/GetWidgetConfig',
+                request_serializer=assist_dot_v1_dot_coordinator__pb2.GetWidgetConfigRequest.SerializeToString,
+                response_deserializer=assist_dot_v1_dot_coordinator__pb2.GetWidgetConfigResponse.FromString,
+                _registered_method=True)
         self.CreateConversation = channel.unary_unary(
                 '/assist.v1.CoordinatorService/CreateConversation',
                 request_serializer=assist_dot_v1_dot_coordinator__pb2.CreateConversationRequest.SerializeToString,
@@ -79,10 +87,21 @@ class CoordinatorServiceServicer:
     Every call acts for one user, given in the `assist-user-id` request metadata: the edge sets it from the
     verified JWT; an internal application sets it for the user it acts for. A call without it is
     UNAUTHENTICATED. A conversation of another user is NOT_FOUND.
+
+    The assistant is rolled out gradually (the `widget-enabled` flag, docs/flags.md): a user outside the
+    rollout gets `enabled: false` from GetWidgetConfig and PERMISSION_DENIED from CreateConversation.
     """
 
+    def GetWidgetConfig(self, request, context):
+        """GetWidgetConfig tells the widget whether to show itself to the calling user; it asks before showing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateConversation(self, request, context):
-        """CreateConversation starts a conversation for the calling user.
+        """CreateConversation starts a conversation for the calling user; PERMISSION_DENIED when the user is outside
+        the rollout.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -130,6 +149,11 @@ class CoordinatorServiceServicer:
 
 def add_CoordinatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'GetWidgetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWidgetConfig,
+                    request_deserializer=assist_dot_v1_dot_coordinator__pb2.GetWidgetConfigRequest.FromString,
+                    response_serializer=assist_dot_v1_dot_coordinator__pb2.GetWidgetConfigResponse.SerializeToString,
+            ),
             'CreateConversation': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateConversation,
                     request_deserializer=assist_dot_v1_dot_coordinator__pb2.CreateConversationRequest.FromString,
@@ -175,7 +199,37 @@ class CoordinatorService:
     Every call acts for one user, given in the `assist-user-id` request metadata: the edge sets it from the
     verified JWT; an internal application sets it for the user it acts for. A call without it is
     UNAUTHENTICATED. A conversation of another user is NOT_FOUND.
+
+    The assistant is rolled out gradually (the `widget-enabled` flag, docs/flags.md): a user outside the
+    rollout gets `enabled: false` from GetWidgetConfig and PERMISSION_DENIED from CreateConversation.
     """
+
+    @staticmethod
+    def GetWidgetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/assist.v1.CoordinatorService/GetWidgetConfig',
+            assist_dot_v1_dot_coordinator__pb2.GetWidgetConfigRequest.SerializeToString,
+            assist_dot_v1_dot_coordinator__pb2.GetWidgetConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def CreateConversation(request,

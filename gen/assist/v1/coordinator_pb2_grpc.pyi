@@ -33,14 +33,21 @@ class CoordinatorServiceStub:
     Every call acts for one user, given in the `assist-user-id` request metadata: the edge sets it from the
     verified JWT; an internal application sets it for the user it acts for. A call without it is
     UNAUTHENTICATED. A conversation of another user is NOT_FOUND.
+
+    The assistant is rolled out gradually (the `widget-enabled` flag, docs/flags.md): a user outside the
+    rollout gets `enabled: false` from GetWidgetConfig and PERMISSION_DENIED from CreateConversation.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CoordinatorServiceAsyncStub: ...
+    GetWidgetConfig: _grpc.UnaryUnaryMultiCallable[_coordinator_pb2.GetWidgetConfigRequest, _coordinator_pb2.GetWidgetConfigResponse]
+    """GetWidgetConfig tells the widget whether to show itself to the calling user; it asks before showing."""
     CreateConversation: _grpc.UnaryUnaryMultiCallable[_coordinator_pb2.CreateConversationRequest, _coordinator_pb2.CreateConversationResponse]
-    """CreateConversation starts a conversation for the calling user."""
+    """CreateConversation starts a conversation for the calling user; PERMISSION_DENIED when the user is outside
+    the rollout.
+    """
     Converse: _grpc.UnaryStreamMultiCallable[_coordinator_pb2.ConverseRequest, _coordinator_pb2.ConverseResponse]
     """Converse runs one turn: the user's message in, a stream of events out (accepted, intent, text deltas,
     then done or error). A message whose `client_message_id` was already answered replays the stored
@@ -66,11 +73,18 @@ class CoordinatorServiceAsyncStub(CoordinatorServiceStub):
     Every call acts for one user, given in the `assist-user-id` request metadata: the edge sets it from the
     verified JWT; an internal application sets it for the user it acts for. A call without it is
     UNAUTHENTICATED. A conversation of another user is NOT_FOUND.
+
+    The assistant is rolled out gradually (the `widget-enabled` flag, docs/flags.md): a user outside the
+    rollout gets `enabled: false` from GetWidgetConfig and PERMISSION_DENIED from CreateConversation.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    GetWidgetConfig: _aio.UnaryUnaryMultiCallable[_coordinator_pb2.GetWidgetConfigRequest, _coordinator_pb2.GetWidgetConfigResponse]  # type: ignore[assignment]
+    """GetWidgetConfig tells the widget whether to show itself to the calling user; it asks before showing."""
     CreateConversation: _aio.UnaryUnaryMultiCallable[_coordinator_pb2.CreateConversationRequest, _coordinator_pb2.CreateConversationResponse]  # type: ignore[assignment]
-    """CreateConversation starts a conversation for the calling user."""
+    """CreateConversation starts a conversation for the calling user; PERMISSION_DENIED when the user is outside
+    the rollout.
+    """
     Converse: _aio.UnaryStreamMultiCallable[_coordinator_pb2.ConverseRequest, _coordinator_pb2.ConverseResponse]  # type: ignore[assignment]
     """Converse runs one turn: the user's message in, a stream of events out (accepted, intent, text deltas,
     then done or error). A message whose `client_message_id` was already answered replays the stored
@@ -95,7 +109,18 @@ class CoordinatorServiceServicer(metaclass=_abc_1.ABCMeta):
     Every call acts for one user, given in the `assist-user-id` request metadata: the edge sets it from the
     verified JWT; an internal application sets it for the user it acts for. A call without it is
     UNAUTHENTICATED. A conversation of another user is NOT_FOUND.
+
+    The assistant is rolled out gradually (the `widget-enabled` flag, docs/flags.md): a user outside the
+    rollout gets `enabled: false` from GetWidgetConfig and PERMISSION_DENIED from CreateConversation.
     """
+
+    @_abc_1.abstractmethod
+    def GetWidgetConfig(
+        self,
+        request: _coordinator_pb2.GetWidgetConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_coordinator_pb2.GetWidgetConfigResponse, _abc.Awaitable[_coordinator_pb2.GetWidgetConfigResponse]]:
+        """GetWidgetConfig tells the widget whether to show itself to the calling user; it asks before showing."""
 
     @_abc_1.abstractmethod
     def CreateConversation(
@@ -103,7 +128,9 @@ class CoordinatorServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _coordinator_pb2.CreateConversationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_coordinator_pb2.CreateConversationResponse, _abc.Awaitable[_coordinator_pb2.CreateConversationResponse]]:
-        """CreateConversation starts a conversation for the calling user."""
+        """CreateConversation starts a conversation for the calling user; PERMISSION_DENIED when the user is outside
+        the rollout.
+        """
 
     @_abc_1.abstractmethod
     def Converse(

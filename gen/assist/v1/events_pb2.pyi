@@ -108,6 +108,7 @@ class InteractionEvent(_message.Message):
     FIRST_TURN_FIELD_NUMBER: _builtins.int
     TASK_ID_FIELD_NUMBER: _builtins.int
     IMPORTED_FIELD_NUMBER: _builtins.int
+    COHORT_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     """The conversation."""
     turn_id: _builtins.str
@@ -128,6 +129,10 @@ class InteractionEvent(_message.Message):
     """The task the turn was asked from, if any."""
     imported: _builtins.bool
     """True when the turn was imported from the host's past chats (`import-history`), not answered here."""
+    cohort: _builtins.str
+    """The rollout cohort the turn ran in ("rollout-on", "rollout-off"), from the flags (mesh/flags.py); a
+    short, bounded label, so dashboards can compare cohorts side by side.
+    """
     @_builtins.property
     def degraded_components(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Component.ValueType]:
         """Parts that answered in degraded mode."""
@@ -146,10 +151,11 @@ class InteractionEvent(_message.Message):
         first_turn: _builtins.bool = ...,
         task_id: _builtins.str = ...,
         imported: _builtins.bool = ...,
+        cohort: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation_id", b"conversation_id", "degraded_components", b"degraded_components", "first_turn", b"first_turn", "imported", b"imported", "intent", b"intent", "language", b"language", "latency_ms", b"latency_ms", "task_id", b"task_id", "turn_id", b"turn_id", "user_id", b"user_id", "writer", b"writer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cohort", b"cohort", "conversation_id", b"conversation_id", "degraded_components", b"degraded_components", "first_turn", b"first_turn", "imported", b"imported", "intent", b"intent", "language", b"language", "latency_ms", b"latency_ms", "task_id", b"task_id", "turn_id", b"turn_id", "user_id", b"user_id", "writer", b"writer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

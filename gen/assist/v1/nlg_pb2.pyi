@@ -94,6 +94,7 @@ class GenerationInput(_message.Message):
     HISTORY_FIELD_NUMBER: _builtins.int
     TASKS_UNAVAILABLE_FIELD_NUMBER: _builtins.int
     TODAY_FIELD_NUMBER: _builtins.int
+    REQUESTED_WRITER_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user, for per-user caching; never shown to a model."""
     text: _builtins.str
@@ -108,6 +109,10 @@ class GenerationInput(_message.Message):
     """True when task facts could not be fetched: the answer must say so rather than claim the user has none."""
     today: _builtins.str
     """Today's date (YYYY-MM-DD) in the user's time zone, for "late" and "due" reasoning."""
+    requested_writer: Global___Writer.ValueType
+    """Which writer the caller's rollout picked for this turn (the `writer` flag): WRITER_LOCAL keeps the
+    model out of it; WRITER_UNSPECIFIED or WRITER_GEMINI let the agent use the model when it has one.
+    """
     @_builtins.property
     def entities(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Entity]:
         """The recognised entities."""
@@ -133,10 +138,11 @@ class GenerationInput(_message.Message):
         history: _abc.Iterable[Global___PriorTurn] | None = ...,
         tasks_unavailable: _builtins.bool = ...,
         today: _builtins.str = ...,
+        requested_writer: Global___Writer.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "focus_task_id", b"focus_task_id", "history", b"history", "intent", b"intent", "language", b"language", "tasks", b"tasks", "tasks_unavailable", b"tasks_unavailable", "text", b"text", "today", b"today", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "focus_task_id", b"focus_task_id", "history", b"history", "intent", b"intent", "language", b"language", "requested_writer", b"requested_writer", "tasks", b"tasks", "tasks_unavailable", b"tasks_unavailable", "text", b"text", "today", b"today", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

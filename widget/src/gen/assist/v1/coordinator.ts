@@ -36,6 +36,19 @@ export namespace StudyRecordKind {
   export type STUDY_RECORD_KIND_SUS_ANSWERED = typeof StudyRecordKind.STUDY_RECORD_KIND_SUS_ANSWERED;
 }
 
+/** GetWidgetConfigRequest asks what the widget should do for the calling user (named by the token). */
+export interface GetWidgetConfigRequest {
+}
+
+/** GetWidgetConfigResponse is what the widget needs to know before it shows itself. */
+export interface GetWidgetConfigResponse {
+  /**
+   * Whether the assistant is enabled for this user (inside the rollout). Always present in JSON, false
+   * included, hence `optional`.
+   */
+  enabled?: boolean | undefined;
+}
+
 /** CreateConversationRequest starts a conversation. */
 export interface CreateConversationRequest {
   /** Where the conversation is started. */

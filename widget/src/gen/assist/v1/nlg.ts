@@ -84,7 +84,14 @@ export interface GenerationInput {
     | boolean
     | undefined;
   /** Today's date (YYYY-MM-DD) in the user's time zone, for "late" and "due" reasoning. */
-  today?: string | undefined;
+  today?:
+    | string
+    | undefined;
+  /**
+   * Which writer the caller's rollout picked for this turn (the `writer` flag): WRITER_LOCAL keeps the
+   * model out of it; WRITER_UNSPECIFIED or WRITER_GEMINI let the agent use the model when it has one.
+   */
+  requestedWriter?: Writer | undefined;
 }
 
 /** GenerateRequest asks for a whole answer. */
