@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the mesh's container image (Containerfile) with podman, from Debian packages only:
-#   1. two base root filesystems with mmdebstrap (minbase + python3; the builder adds python3-venv),
-#      imported into podman's store as localhost/assist-base:bookworm and localhost/assist-builder:bookworm
-#      (kept: later builds reuse them; --rebase makes them again)
+#   1. a base root filesystem with mmdebstrap (Debian minbase + python3), imported into podman's store as
+#      localhost/assist-base:bookworm (kept: later builds reuse it; --rebase makes it again). Both stages start
+#      from it: uv makes the virtual environment itself, so the build stage needs no python3-venv or pip
 #   2. the widget bundle (npm) when widget/dist has none
 #   3. podman build -> localhost/assist-mesh:<version> (an OCI image), and prints its size
 # Usage: scripts/build_image.sh [--rebase] [--save FILE.tar]   (--save: an oci-archive of the image)
@@ -18,7 +18,6 @@ SUITE="bookworm"
 IMAGE="${ASSIST_IMAGE:-localhost/assist-mesh}"
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)"
 BASE="localhost/assist-base:$SUITE"
-BUILDER="localhost/assist-builder:$SUITE"
 WORK="$REPO_ROOT/.local/image"
 
 log() { printf '[image] %s\n' "$*" >&2; }
@@ -72,7 +71,6 @@ base_image() {
 
 started=$SECONDS
 base_image "$BASE" "python3,ca-certificates"
-base_image "$BUILDER" "python3,python3-venv,ca-certificates"
 
 if [ ! -f widget/dist/assist-chat.js ]; then
   log "building the widget bundle"
@@ -87,8 +85,13 @@ cp "$uv_bin" .image/uv
 
 log "podman build -> $IMAGE:$VERSION"
 build_started=$SECONDS
-podman build --network=host --format oci --layers -f Containerfile \
-  --build-arg "BUILDER_IMAGE=$BUILDER" --build-arg "BASE_IMAGE=$BASE" \
+# The build machine's CA bundle, for the build steps that fetch wheels (a TLS-inspecting proxy's CA); a mount,
+# so it never becomes part of the image.
+ca_mount=()
+host_ca="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}"
+[ -f "$host_ca" ] && ca_mount=(--volume "$host_ca:/run/build-ca.crt:ro")
+podman build --network=host --format oci --layers -f Containerfile "${ca_mount[@]}" \
+  --build-arg "BASE_IMAGE=$BASE" \
   -t "$IMAGE:$VERSION" -t "$IMAGE:latest" . >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; die "podman build failed (log: $WORK/build.log)"; }
 log "built in $((SECONDS - build_started)) s (whole script $((SECONDS - started)) s)"
 
