@@ -31,7 +31,8 @@ from assist.v1 import common_pb2, events_pb2
 from google.protobuf.message import DecodeError
 from pymongo.errors import BulkWriteError
 
-from mesh.events.kafka import FEEDBACK_TOPIC, INTERACTIONS_TOPIC, decode
+from mesh.event_metrics import set_consumer_lag
+from mesh.events.kafka import FEEDBACK_TOPIC, INTERACTIONS_TOPIC, STUDY_TOPIC, decode
 from mesh.storage.mongo import Database, Document, StoreUnavailable, unavailable_as_store_error, utcnow
 
 log = logging.getLogger("assist.analytics")
@@ -57,6 +58,8 @@ def fact_for(envelope: events_pb2.EventEnvelope) -> Document | None:
             "degraded": len(i.degraded_components) > 0,
             "latency_ms": i.latency_ms,
             "first_turn": i.first_turn,
+            # Imported past chats count as turns of their own day, once (their event ids are fixed).
+            "imported": i.imported,
         }
     elif kind == "feedback":
         f = envelope.feedback
@@ -70,6 +73,18 @@ def fact_for(envelope: events_pb2.EventEnvelope) -> Document | None:
     elif kind == "satisfaction":
         s = envelope.satisfaction
         fact |= {"kind": kind, "user_id": s.user_id, "conversation_id": s.conversation_id, "score": s.score}
+    elif kind == "study":
+        r = envelope.study.record
+        fact |= {
+            "kind": kind,
+            "user_id": envelope.study.user_id,
+            "session_id": r.session_id,
+            "record_id": r.record_id,
+            "record_kind": int(r.kind),
+            "task_id": r.task_id,
+            "sus_answers": list(r.sus_answers),
+            "language": int(r.language),
+        }
     else:
         return None
     return fact
@@ -157,7 +172,7 @@ class AnalyticsConsumer:
         bootstrap: str,
         group_id: str,
         *,
-        topics: Sequence[str] = (INTERACTIONS_TOPIC, FEEDBACK_TOPIC),
+        topics: Sequence[str] = (INTERACTIONS_TOPIC, FEEDBACK_TOPIC, STUDY_TOPIC),
         client_id: str = "assist-analytics",
         max_records: int = 500,
     ) -> None:
@@ -223,7 +238,23 @@ class AnalyticsConsumer:
             await self._consumer.seek_to_committed()
             raise
         self.records_seen += fetched
+        await self._note_lag()
         return fetched
+
+    async def _note_lag(self) -> None:
+        """Per topic: the partitions' high watermarks minus this consumer's positions (assist_consumer_lag)."""
+        lag: dict[str, int] = {}
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            try:  # a partition not fetched yet may wait for its offset: skip it this time
+                position = await asyncio.wait_for(self._consumer.position(tp), timeout=0.5)
+            except (TimeoutError, KafkaError):
+                continue
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - position)
+        for topic, records in lag.items():
+            set_consumer_lag(topic, records)
 
     async def commit(self) -> None:
         """Commit the offsets of everything fetched so far."""

@@ -24,6 +24,7 @@ from coordinator.interceptors import (
     channel_interceptors,
 )
 from mesh.components import AGENT_NAMES
+from mesh.red_metrics import rpc_client_metrics
 
 # Unary agent RPCs that are safe to send twice (all of them read, or replace by id).
 IDEMPOTENT_METHODS = frozenset(
@@ -71,7 +72,7 @@ class AgentClients:
 
 
 def _channel(address: str, breaker: CircuitBreaker, cap_s: float) -> grpc.aio.Channel:
-    interceptors = channel_interceptors(
+    interceptors = rpc_client_metrics() + channel_interceptors(
         CircuitBreakerInterceptor(breaker),
         RetryInterceptor(IDEMPOTENT_METHODS),
         DeadlineInterceptor(cap_s),

@@ -7,8 +7,13 @@ after `reset_after_s` one trial call is let through (half-open) and its result c
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 
 class BreakerState(Enum):
@@ -17,7 +22,27 @@ class BreakerState(Enum):
     HALF_OPEN = "half_open"
 
 
-@dataclass
+# `assist_circuit_breaker_state{agent}`: what the alert "breaker open" and the saturation panel read.
+STATE_VALUES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+_LIVE: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
+
+
+def _observe_states(_: CallbackOptions) -> Iterable[Observation]:
+    """The worst state per agent name (a process holds one breaker per agent; tests may hold more)."""
+    worst: dict[str, int] = {}
+    for breaker in list(_LIVE):
+        worst[breaker.name] = max(worst.get(breaker.name, 0), STATE_VALUES[breaker.state])
+    return [Observation(value, {"agent": name}) for name, value in sorted(worst.items())]
+
+
+metrics.get_meter("assist.coordinator").create_observable_gauge(
+    "assist.circuit_breaker.state",
+    callbacks=[_observe_states],
+    description="Each agent's circuit breaker: 0 closed, 1 half-open (one trial call), 2 open.",
+)
+
+
+@dataclass(eq=False)  # compared by identity: the live set holds each breaker once
 class CircuitBreaker:
     """Counts consecutive failures of one agent."""
 
@@ -28,6 +53,9 @@ class CircuitBreaker:
     _failures: int = 0
     _opened_at: float | None = None
     _trial_in_flight: bool = False
+
+    def __post_init__(self) -> None:
+        _LIVE.add(self)
 
     def _now(self) -> float:
         return self.clock()  # type: ignore[operator,no-any-return]

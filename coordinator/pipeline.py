@@ -43,6 +43,7 @@ from mesh.events.kafka import INTERACTIONS_TOPIC
 from mesh.intents import SINGLE_TASK_QUESTIONS, TASK_QUESTIONS
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.turns import BeginKind, BeginTurn, Turn, TurnStore
+from mesh.turn_metrics import UNSET_COHORT, TurnOutcome, record_first_text, record_turn
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ class TurnState:
     history_available: bool = False
     attempt: int = 0
     last_task_id: str = ""
+    # The user's rollout cohort, the `cohort` label of the turn's metrics (mesh/turn_metrics.py).
+    cohort: str = UNSET_COHORT
+    # When the first answer text was sent (monotonic), for time to first text.
+    first_text_at: float | None = None
 
 
 def _event(**kwargs: object) -> coordinator_pb2.ConverseResponse:
@@ -89,10 +94,18 @@ class TurnPipeline:
         self._lease_s = lease_s
 
     async def run(
-        self, user_id: str, request: coordinator_pb2.ConverseRequest
+        self, user_id: str, request: coordinator_pb2.ConverseRequest, *, cohort: str = UNSET_COHORT
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
-        """Yield the turn's events. Raises StoreUnavailable before the first event when MongoDB is down."""
-        begin = await self._begin(user_id, request)
+        """Yield the turn's events. Raises StoreUnavailable before the first event when MongoDB is down.
+
+        `cohort` labels the turn's metrics; a turn that ends without an answer counts as `failed`.
+        """
+        started = time.monotonic()
+        try:
+            begin = await self._begin(user_id, request)
+        except BaseException:
+            record_turn(cohort=cohort, outcome=TurnOutcome.FAILED, duration_s=time.monotonic() - started)
+            raise
         if begin is None:
             language = request.language_hint or common_pb2.LANGUAGE_EN
             yield _event(
@@ -107,12 +120,20 @@ class TurnPipeline:
             return
 
         state = TurnState(
-            user_id=user_id, request=request, turn_id=begin.turn.turn_id, attempt=begin.turn.attempt
+            user_id=user_id,
+            request=request,
+            turn_id=begin.turn.turn_id,
+            attempt=begin.turn.attempt,
+            cohort=cohort,
         )
         try:
             async for event in self._run_new(state, begin.turn.user_message_id):
+                if event.HasField("delta") and state.first_text_at is None:
+                    state.first_text_at = time.monotonic()
+                    record_first_text(cohort=cohort, seconds=state.first_text_at - started)
                 yield event
         except BaseException:
+            record_turn(cohort=cohort, outcome=TurnOutcome.FAILED, duration_s=time.monotonic() - started)
             # Let the client's retry (same client_message_id) take the turn over at once.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._turns.release_turn(state.turn_id, attempt=state.attempt))
@@ -155,7 +176,7 @@ class TurnPipeline:
             yield _event(intent=self._intent_event(state))
             yield _event(delta=coordinator_pb2.TextDelta(text=answer))
             info = nlg_pb2.GenerationInfo(writer=nlg_pb2.WRITER_LOCAL)
-            async for event in self._finish(state, answer, info, started):
+            async for event in self._finish(state, answer, info, started, blocked=True):
                 yield event
             return
 
@@ -191,7 +212,13 @@ class TurnPipeline:
             yield event
 
     async def _finish(
-        self, state: TurnState, answer: str, info: nlg_pb2.GenerationInfo, started: float
+        self,
+        state: TurnState,
+        answer: str,
+        info: nlg_pb2.GenerationInfo,
+        started: float,
+        *,
+        blocked: bool = False,
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         latency_ms = int((time.monotonic() - started) * 1000)
         envelope = self._interaction_event(state, info, latency_ms)
@@ -213,6 +240,18 @@ class TurnPipeline:
             user_text=state.request.text,
         )
         if stored:
+            if blocked:
+                outcome = TurnOutcome.BLOCKED
+            else:
+                outcome = TurnOutcome.DEGRADED if state.degraded else TurnOutcome.ANSWERED
+            record_turn(
+                cohort=state.cohort,
+                outcome=outcome,
+                duration_s=time.monotonic() - started,
+                writer=info.writer,
+                degraded=state.degraded,
+                intent=state.understanding.intent,
+            )
             yield _event(
                 done=coordinator_pb2.TurnDone(
                     message_id=state.turn_id,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import NoReturn
 
 import grpc
-from assist.v1 import coordinator_pb2, coordinator_pb2_grpc, feedback_pb2
+from assist.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc, feedback_pb2
 from grpc_interceptor.exceptions import NotFound
 
 from coordinator import validation
@@ -18,7 +18,9 @@ from coordinator.turn_deadline import turn_deadline
 from mesh.admission import RETRY_AFTER_METADATA_KEY, Overloaded, TurnAdmission
 from mesh.identity import caller_user_id
 from mesh.storage.mongo import StoreUnavailable
+from mesh.storage.study import StudyStore
 from mesh.storage.turns import ConversationStore, TurnStore
+from mesh.turn_metrics import UNSET_COHORT, record_feedback, record_satisfaction
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +35,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         turns: TurnStore,
         *,
         admission: TurnAdmission | None = None,
+        study: StudyStore | None = None,
     ) -> None:
         self._agents = agents
         # Counts turns until they end, not until their caller leaves: a turn keeps running without it.
         self._admission = admission or TurnAdmission("coordinator", 0)
         self._conversations = conversations
         self._turns = turns
+        self._study = study
         self._pipeline = TurnPipeline(agents, turns)
         # Turns keep running when their caller goes away, so an answer is never lost; kept here so the
         # tasks are not garbage-collected mid-turn.
@@ -95,7 +99,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         """Run the turn to its end even if the caller disconnects; events go to the caller's queue."""
         with turn_deadline(time_left):
             try:
-                async for event in self._pipeline.run(user_id, request):
+                async for event in self._pipeline.run(user_id, request, cohort=self._cohort_of(user_id)):
                     queue.put_nowait(event)
             except BaseException as exc:  # handed to the caller, which maps it to a status
                 if isinstance(exc, StoreUnavailable):  # logged and counted where it happened (mesh/storage)
@@ -144,6 +148,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             )
         except grpc.aio.AioRpcError as exc:
             await _pass_on(exc, context)
+        record_feedback(
+            cohort=self._cohort_of(user_id), thumbs_up=request.rating == common_pb2.FEEDBACK_RATING_UP
+        )
         return coordinator_pb2.SubmitFeedbackResponse(feedback_id=reply.feedback_id)
 
     async def SubmitSatisfaction(  # noqa: N802 - gRPC method name
@@ -168,7 +175,27 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             )
         except grpc.aio.AioRpcError as exc:
             await _pass_on(exc, context)
+        record_satisfaction(cohort=self._cohort_of(user_id), score=request.score)
         return coordinator_pb2.SubmitSatisfactionResponse(satisfaction_id=reply.satisfaction_id)
+
+    async def RecordStudyEvents(  # noqa: N802 - gRPC method name
+        self,
+        request: coordinator_pb2.RecordStudyEventsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> coordinator_pb2.RecordStudyEventsResponse:
+        user_id = caller_user_id(context)
+        validation.check_study_records(request.records)
+        if self._study is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, "this coordinator does not store study records"
+            )
+        assert self._study is not None
+        stored = await self._study.record(user_id, request.records)
+        return coordinator_pb2.RecordStudyEventsResponse(stored=stored)
+
+    def _cohort_of(self, user_id: str) -> str:
+        """The user's rollout cohort for the `cohort` label of turn metrics (computed from the flags)."""
+        return UNSET_COHORT
 
     async def _require_conversation(self, user_id: str, conversation_id: str) -> None:
         found = await self._conversations.get_conversation(user_id, conversation_id)

@@ -1,14 +1,21 @@
-"""Seed the assistant's task store with the demo site's tasks: `python -m demo.seed` (uses MONGO_URI).
+"""Seed the demo host site's task database: `python -m demo.seed [--reset] [--mongo]`.
 
-Stands in for the sync from the host site's task database, so the site and the assistant agree.
+The host's PostgreSQL (HOST_DB_DSN) gets its schema (`demo/host_schema.sql`) and the demo users and tasks;
+the sync worker (`python -m host_sync`) then copies them into the assistant's store, as it would for a real
+host. `--mongo` also writes the tasks straight into the assistant's store (MONGO_URI), for runs without the
+sync (the end-to-end fixtures and the benchmarks call `seed_demo_tasks` for that).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
+import psycopg
 from assist.v1 import common_pb2
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from demo import hostdb
 from demo.data import DemoData, load_demo_data
 from mesh.config import MongoSettings, load_settings
 from mesh.storage.mongo import connect, default_database, ensure_indexes
@@ -57,10 +64,33 @@ async def seed_demo_tasks(mongo_uri: str, timeout_ms: int = 5000) -> int:
         await client.close()
 
 
+class HostDbSettings(BaseSettings):
+    """Where the host site's task database is: HOST_DB_DSN (a PostgreSQL connection string)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    host_db_dsn: str
+
+
+def seed_host_database(dsn: str, *, reset: bool = False) -> int:
+    """Apply the host schema and insert the demo data that is missing; returns the tasks written."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        hostdb.apply_schema(conn)
+        return hostdb.seed(conn, load_demo_data(), reset=reset)
+
+
 def main() -> None:
-    settings = load_settings(MongoSettings)
-    written = asyncio.run(seed_demo_tasks(settings.mongo_uri, max(settings.mongo_timeout_ms, 5000)))
-    print(f"seeded {written} demo tasks into {settings.mongo_uri}")
+    parser = argparse.ArgumentParser(prog="python -m demo.seed", description=__doc__.splitlines()[0])
+    parser.add_argument("--reset", action="store_true", help="put every demo task back as data.json has it")
+    parser.add_argument("--mongo", action="store_true", help="also write the tasks into MONGO_URI directly")
+    args = parser.parse_args()
+    host = load_settings(HostDbSettings)
+    written = seed_host_database(host.host_db_dsn, reset=args.reset)
+    print(f"host database: {written} demo tasks written ({host.host_db_dsn})")
+    if args.mongo:
+        settings = load_settings(MongoSettings)
+        written = asyncio.run(seed_demo_tasks(settings.mongo_uri, max(settings.mongo_timeout_ms, 5000)))
+        print(f"seeded {written} demo tasks into {settings.mongo_uri}")
 
 
 if __name__ == "__main__":

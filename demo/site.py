@@ -1,8 +1,9 @@
 """The demo site: a stand-in for the existing task-management website that embeds the assistant.
 
 It plays the host's part of the integration: its own sign-in (a signed `demo_user` cookie), a `/token`
-endpoint that signs a short-lived JWT for the signed-in user (what the widget's `token-url` fetches), and
-pages that embed the widget with one script tag and one element. The development launcher's edge
+endpoint that signs a short-lived JWT for the signed-in user (what the widget's `token-url` fetches), its
+public keys at `/.well-known/jwks.json` (rotated with `python -m demo.signing_keys rotate` while it runs,
+demo/keyring.py), and pages that embed the widget with one script tag and one element. The development launcher's edge
 (`devtools.demo_edge`) mounts this app at `/` and serves `/v1/*` and `/widget/*` itself; the production
 edge never imports it.
 """
@@ -19,15 +20,42 @@ from urllib.parse import parse_qs, quote
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from demo.data import DemoData, DemoUser, load_demo_data
+from demo.keyring import LiveKeyring
 from demo.pages import login_page, not_found_page, task_list_page, task_page
-from mesh.auth import TokenSigner
+from mesh.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
 COOKIE_NAME = "demo_user"
 COOKIE_MAX_AGE_S = 7 * 24 * 3600
 MAX_FORM_BYTES = 4096
+STATIC = Path(__file__).resolve().parent / "static"
+
+# The policy a careful host sends, so every browser test runs the widget the way such a host embeds it: no
+# inline script or style anywhere (the pages link their CSS; the widget styles its shadow root through a
+# constructed stylesheet), scripts and API calls only to this origin (a host whose edge lives on another
+# origin adds it to script-src and connect-src, see docs/integrating.md), no framing, no plugins.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 class SessionCookie:
@@ -60,7 +88,12 @@ def _safe_next(path: str | None) -> str:
 
 
 def create_demo_app(
-    *, signer: TokenSigner, data_path: Path | None = None, cookie_secret: bytes | None = None
+    *,
+    keys: LiveKeyring,
+    issuer: str = DEFAULT_ISSUER,
+    audience: str = DEFAULT_AUDIENCE,
+    data_path: Path | None = None,
+    cookie_secret: bytes | None = None,
 ) -> Starlette:
     """Build the demo site. `cookie_secret` defaults to a random one, so a restart signs everyone out."""
     data: DemoData = load_demo_data(data_path)
@@ -74,7 +107,7 @@ def create_demo_app(
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
     def html(body: str, status_code: int = 200) -> HTMLResponse:
-        return HTMLResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
 
     async def home(request: Request) -> Response:
         user = current_user(request)
@@ -126,9 +159,14 @@ def create_demo_app(
                 status_code=401,
                 headers={"Cache-Control": "no-store"},
             )
+        signer = keys.now().signer(issuer=issuer, audience=audience)
         return JSONResponse(
             {"token": signer.sign(user.user_id, user.display_name)}, headers={"Cache-Control": "no-store"}
         )
+
+    async def jwks(_: Request) -> Response:
+        # A short max-age as real hosts send; the edge refetches on an unknown kid anyway.
+        return JSONResponse(keys.now().jwks(), headers={"Cache-Control": "public, max-age=60"})
 
     return Starlette(
         routes=[
@@ -138,5 +176,7 @@ def create_demo_app(
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["GET", "POST"]),
             Route("/token", token),
+            Mount("/demo-assets", app=StaticFiles(directory=STATIC), name="demo-assets"),
+            Route("/.well-known/jwks.json", jwks),
         ]
     )

@@ -11,11 +11,23 @@ import signal
 import time
 from pathlib import Path
 
-from devtools.launcher import ROOT, plan_mesh
+from devtools.launcher import ROOT, Mesh, plan_mesh
+
+
+def prometheus_line(mesh: Mesh) -> str:
+    """Where the stack's Prometheus serves this mesh's series, or why there is none."""
+    url = mesh.env.get("PROMETHEUS_URL")
+    if not url or mesh.scrape_targets_file is None:
+        return "not configured (scripts/stack.sh start prometheus)"
+    return f'{url}/api/v1/query?query=up{{mesh="{mesh.mesh_id}"}}  (targets: {mesh.scrape_targets_file})'
 
 
 def main() -> None:
-    stack_env = {k: os.environ[k] for k in ("MONGO_URI", "REDIS_URL", "KAFKA_BOOTSTRAP") if k in os.environ}
+    stack_env = {
+        k: os.environ[k]
+        for k in ("MONGO_URI", "REDIS_URL", "KAFKA_BOOTSTRAP", "PROMETHEUS_URL", "PROMETHEUS_TARGETS_DIR")
+        if k in os.environ
+    }
     offset = int(os.environ.get("ASSIST_PORT_OFFSET", "0"))
     edge_port = int(os.environ["EDGE_PORT"]) if "EDGE_PORT" in os.environ else None
     mesh = plan_mesh(
@@ -40,8 +52,10 @@ def main() -> None:
         print(
             f"\nAssist mesh is up in {time.monotonic() - started:.1f} s.\n"
             f"  Demo site with the widget:  {mesh.edge_url}/\n"
-            f"  Coordinator gRPC API:       {mesh.coordinator_addr}\n"
+            f"  Coordinator gRPC API:       {mesh.coordinator_addr} (mutual TLS; a client certificate: "
+            f"{mesh.tls_dir('assist-cli')}/, see docs/internal-api.md)\n"
             f"  Prometheus metrics:         {mesh.metrics_url('coordinator')} (ports {metrics_ports[0]}-{metrics_ports[-1]})\n"
+            f"  Prometheus (scrapes it):    {prometheus_line(mesh)}\n"
             f"  Logs:                       {Path(mesh.log_dir).relative_to(ROOT)}/\n"
             "Press Ctrl-C to stop (the local servers keep running; ./dev stop stops them).\n",
             flush=True,

@@ -18,6 +18,8 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 
 from edge.errors import error_response
+from edge.openapi import openapi_document
+from edge.request_metrics import RequestMetricsMiddleware
 from edge.routes import HttpRoute, coordinator_routes
 from edge.settings import EdgeSettings
 from edge.transcoder import (
@@ -29,8 +31,10 @@ from edge.transcoder import (
     read_json_body,
 )
 from mesh.admission import TurnAdmission
-from mesh.auth import AuthError, TokenVerifier
+from mesh.auth import AuthError, KeysUnavailable, TokenVerifier
+from mesh.red_metrics import rpc_client_metrics
 from mesh.storage.redis_store import RateLimiter, make_redis
+from mesh.tls import coordinator_channel
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +45,14 @@ def _api_handler(route: HttpRoute, current: Callable[[], EdgeState]) -> Handler:
     async def handle(request: Request) -> Response:
         state = current()
         try:
-            principal = state.verifier.verify_authorization_header(request.headers.get("authorization"))
+            principal = await state.verifier.verify_authorization_header(request.headers.get("authorization"))
         except AuthError as exc:
             return error_response(401, "UNAUTHENTICATED", str(exc))
+        except KeysUnavailable:
+            log.warning("the host's JWKS cannot be fetched; a token with an uncached key was refused")
+            return error_response(
+                503, "UNAVAILABLE", "sign-in cannot be checked right now; try again shortly", retryable=True
+            )
         if route.server_streaming:
             allowed, retry_after_s = await state.turn_limiter.allow(principal.user_id)
             if not allowed:
@@ -146,6 +155,11 @@ def _cors(settings: EdgeSettings) -> list[Middleware]:
     ]
 
 
+async def _openapi(_: Request) -> Response:
+    """The API's description, generated from the contract (edge.openapi); public, like the contract."""
+    return JSONResponse(openapi_document(), headers={"Cache-Control": "public, max-age=300"})
+
+
 def create_app(
     settings: EdgeSettings,
     verifier: TokenVerifier,
@@ -164,6 +178,7 @@ def create_app(
         Route("/healthz", _healthz),
         Route("/readyz", _readyz(state_now)),
         Route("/widget/assist-chat.js", _widget(settings)),
+        Route("/openapi.json", _openapi),
     ]
     for api in coordinator_routes():
         routes.append(Route(api.path, _api_handler(api, state_now), methods=[api.verb], name=api.grpc_path))
@@ -172,17 +187,20 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # The channel belongs to the server's event loop, so it is made here rather than at import.
-        chan = channel or grpc.aio.insecure_channel(settings.coordinator_addr)
+        chan = channel or coordinator_channel(
+            settings.coordinator_addr, settings.mesh_tls_dir or None, interceptors=rpc_client_metrics()
+        )
         redis = make_redis(settings.redis_url, settings.redis_timeout_s)
         holder["state"] = EdgeState(settings, chan, verifier, redis)
         yield
         await redis.aclose()
+        await verifier.aclose()
         if channel is None:
             await chan.close(None)
 
     return Starlette(
         routes=routes,
-        middleware=_cors(settings),
+        middleware=[Middleware(RequestMetricsMiddleware), *_cors(settings)],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
     )

@@ -70,6 +70,8 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(name="relay", module="outbox_relay", kind="worker", port=0, metrics_port=9108, health="none"),
     Component(name="analytics", module="analytics", kind="worker", port=0, metrics_port=9109, health="none"),
+    # Copies the host site's tasks (HOST_DB_DSN) into the assistant's store: host_sync/.
+    Component(name="host-sync", module="host_sync", kind="worker", port=0, metrics_port=9111, health="none"),
     Component(
         name="edge",
         module="edge",

@@ -1,7 +1,8 @@
 """Bootstrap for every gRPC server of the mesh: health, reflection, error mapping and a graceful stop.
 
 A servicer is described once by `service_registration()`; `create_server()` (tests call it on port 0)
-serves it with gRPC health, reflection and the error interceptor (statuses and the store-failure metric),
+serves it with gRPC health, reflection, `rpc.server.duration` (mesh/red_metrics.py) and the error
+interceptor (statuses and the store-failure metric),
 and `serve_until_signalled()` runs it until SIGTERM.
 """
 
@@ -19,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mesh.error_status import ErrorStatusInterceptor
+from mesh.red_metrics import RpcServerMetricsInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,15 @@ async def create_server(
     *,
     address: str = "127.0.0.1:0",
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """Build and start a server with the given servicers; returns it with its bound port and health."""
+    """Build and start a server with the given servicers; returns it with its bound port and health.
+
+    With `credentials` the port serves TLS (the coordinator: mutual TLS, mesh/tls.py); else plaintext.
+    """
     server = grpc.aio.server(
-        interceptors=[ErrorStatusInterceptor(), *interceptors],
+        # Metrics outermost: they record the status the caller gets, after the error mapping.
+        interceptors=[RpcServerMetricsInterceptor(), ErrorStatusInterceptor(), *interceptors],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
     register(server)
@@ -64,7 +71,10 @@ async def create_server(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(address)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise RuntimeError(f"could not bind the gRPC server to {address}")
     await server.start()

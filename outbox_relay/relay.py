@@ -1,4 +1,4 @@
-"""The outbox relay: publishes the events stored inside turn, feedback and satisfaction documents to Kafka.
+"""The outbox relay: publishes the events stored inside turn, feedback, satisfaction and task change documents.
 
 Writers never talk to Kafka: they store an event in the outbox of the document whose change it announces, in
 the same single-document write (so no event is lost or invented when a process dies mid-way), and set
@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pymongo import ASCENDING
 
+from mesh.event_metrics import record_relay_lag, set_outbox_backlog
 from mesh.storage.mongo import (
     Database,
     Document,
@@ -40,7 +41,7 @@ from mesh.storage.mongo import (
 log = logging.getLogger("assist.events.outbox")
 
 ProducerFactory = Callable[[], AIOKafkaProducer]
-OUTBOX_COLLECTIONS = ("turns", "feedback", "satisfaction")
+OUTBOX_COLLECTIONS = ("turns", "feedback", "satisfaction", "task_changes", "study")
 
 
 class PublishError(Exception):
@@ -91,6 +92,7 @@ class OutboxRelay:
         self._pass_failed = False
         for collection in self._collections:
             ids = await self._pending_ids(collection)
+            set_outbox_backlog(collection, len(ids))
             if ids:
                 await self._started_producer()  # fail the whole pass at once when Kafka is down
             # Documents are relayed concurrently (bounded), so Kafka round trips overlap and batch.
@@ -195,13 +197,16 @@ class OutboxRelay:
         try:
             # Read after claiming: what was pending when the candidates were listed may be sent by now.
             doc = await self._db[collection].find_one(
-                {"_id": doc_id}, projection={"outbox": 1, "outbox_pending": 1}
+                {"_id": doc_id}, projection={"outbox": 1, "outbox_pending": 1, "outbox_since": 1}
             )
             if doc is None or not doc.get("outbox_pending"):
                 return 0
             outbox: list[Document] = doc.get("outbox") or []
             pending = [(i, e) for i, e in enumerate(outbox) if e.get("state") == "pending"]
             await self._publish([entry for _, entry in pending])
+            since = doc.get("outbox_since")
+            if pending and since is not None:
+                record_relay_lag(collection, (utcnow() - as_utc(since)).total_seconds())
             await self._mark_sent(collection, doc_id, len(outbox), pending)
             return len(pending)
         finally:

@@ -6,9 +6,11 @@
 #            on a private PostgreSQL cluster (Debian's)  127.0.0.1:15432 (default), where
 #            every declared index also gets a GIN index that serves FerretDB's queries
 #            (stack/postgres/ferretdb_gin.sql); STACK_MONGO_BACKEND=sqlite for the old backend
+#   prometheus - Debian's Prometheus 2.42 (extracted,     127.0.0.1:19090
+#            no service), scraping every local mesh (file_sd targets the launcher writes)
 #
 # Usage: scripts/stack.sh install
-#        scripts/stack.sh start  [redis|kafka|mongo ...]   (all by default)
+#        scripts/stack.sh start  [redis|kafka|mongo|prometheus ...]   (all by default)
 #        scripts/stack.sh stop   [redis|kafka|mongo ...]   (postgres alone also works)
 #        scripts/stack.sh restart [names...]
 #        scripts/stack.sh status
@@ -33,6 +35,7 @@
 #   STACK_MONGO_PORT             default 27027
 #   STACK_MONGO_BACKEND          postgresql (default) | sqlite
 #   STACK_POSTGRES_PORT          default 15432 (FerretDB's PostgreSQL, loopback only)
+#   STACK_PROMETHEUS_PORT        default 19090 (scrapes every local mesh through file_sd targets)
 #   STACK_KAFKA_HEAP             default "-Xms256m -Xmx512m"
 #   STACK_KAFKA_TIMEOUT / STACK_REDIS_TIMEOUT / STACK_MONGO_TIMEOUT / STACK_POSTGRES_TIMEOUT
 #                                readiness timeouts (90/30/30/60 s)
@@ -237,7 +240,7 @@ install_mongo() {
 # Installs what the named servers (all by default) need; unknown names are left to devtools.stack.
 install_for() {
   local n names=("$@")
-  [ "${#names[@]}" -gt 0 ] || names=(redis kafka mongo)
+  [ "${#names[@]}" -gt 0 ] || names=(redis kafka mongo prometheus)
   take_install_lock
   for n in "${names[@]}"; do
     case "$n" in
@@ -248,6 +251,7 @@ install_for() {
         if [ "$MONGO_BACKEND" = postgresql ]; then install_postgres; fi
         ;;
       postgres|postgresql|pg) install_postgres ;;
+      prometheus|prom) STACK_CACHE="$STACK_CACHE" bash "$REPO_ROOT/scripts/install_prometheus.sh" >/dev/null 9>&- ;;
     esac
   done
   exec 9>&-
@@ -259,14 +263,14 @@ supervise() {
 }
 
 usage() {
-  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
   local cmd="${1:-}"
   case "$cmd" in
     install)
-      install_for redis kafka mongo
+      install_for redis kafka mongo prometheus
       log "installed: $(redis-server --version | cut -d' ' -f1-3), Kafka $KAFKA_VERSION, FerretDB $FERRETDB_VERSION ($MONGO_BACKEND backend$(
         if [ "$MONGO_BACKEND" = postgresql ]; then printf ', %s' "$("$(pg_bin_dir)/postgres" --version)"; fi))"
       ;;

@@ -24,6 +24,11 @@ class Stack:
     mongo_uri: str
     redis_url: str
     kafka_bootstrap: str
+    # The host site's task database (PostgreSQL), which the sync worker reads.
+    host_db_dsn: str
+    # The stack's Prometheus; a mesh given PROMETHEUS_TARGETS_DIR registers its metrics ports there.
+    prometheus_url: str = ""
+    prometheus_targets_dir: str = ""
 
     def stop(self, *names: str) -> None:
         subprocess.run(["bash", str(STACK), "stop", *names], check=True, cwd=ROOT)
@@ -32,15 +37,20 @@ class Stack:
         subprocess.run(["bash", str(STACK), "start", *names], check=True, cwd=ROOT)
 
     def env(self) -> dict[str, str]:
-        return {
+        env = {
             "MONGO_URI": self.mongo_uri,
             "REDIS_URL": self.redis_url,
             "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "HOST_DB_DSN": self.host_db_dsn,
         }
+        if self.prometheus_targets_dir:
+            env["PROMETHEUS_URL"] = self.prometheus_url
+            env["PROMETHEUS_TARGETS_DIR"] = self.prometheus_targets_dir
+        return env
 
 
 def start_stack() -> Stack:
-    """Start Redis, Kafka and FerretDB with scripts/stack.sh (a no-op when they run) and read their addresses."""
+    """Start Redis, Kafka, FerretDB and Prometheus with scripts/stack.sh (a no-op when they run) and read their addresses."""
     subprocess.run(["bash", str(STACK), "start"], check=True, cwd=ROOT)
     out = subprocess.run(["bash", str(STACK), "env"], check=True, cwd=ROOT, capture_output=True, text=True)
     values: dict[str, str] = {}
@@ -49,7 +59,14 @@ def start_stack() -> Stack:
         if "=" in line:
             key, _, value = line.partition("=")
             values[key] = value.strip("'\"")
-    return Stack(values["MONGO_URI"], values["REDIS_URL"], values["KAFKA_BOOTSTRAP"])
+    return Stack(
+        values["MONGO_URI"],
+        values["REDIS_URL"],
+        values["KAFKA_BOOTSTRAP"],
+        values["HOST_DB_DSN"],
+        values.get("PROMETHEUS_URL", ""),
+        values.get("PROMETHEUS_TARGETS_DIR", ""),
+    )
 
 
 def mongo_uri_for(stack: Stack, database: str) -> str:

@@ -27,11 +27,11 @@ from assist.v1 import common_pb2, nlg_pb2
 from prometheus_client import Counter
 
 from agents.nlg.gemini_writer import GeminiRequest
-from mesh.storage.redis_store import ResponseCache
+from mesh.storage.redis_store import ANSWER_CACHE_NAMESPACE, ResponseCache, task_cache_tag
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "nlg"
+NAMESPACE = ANSWER_CACHE_NAMESPACE
 GENERAL_INTENTS = frozenset(
     {
         common_pb2.INTENT_HELP,
@@ -60,6 +60,8 @@ class CacheKey:
     digest: str
     scope: str
     ttl_s: int
+    # The tasks whose facts the answer used: a change to one of them deletes it (the task sync does).
+    task_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,10 @@ def cache_key(inp: nlg_pb2.GenerationInput, request: GeminiRequest, models: Sequ
         "history": [list(turn) for turn in request.history],
         **common,
     }
-    return CacheKey(_digest(material), "task", prompt.cache_ttl_s)
+    used = dict.fromkeys(
+        [*(t.task_id for t in inp.tasks), *([inp.focus_task_id] if inp.focus_task_id else [])]
+    )
+    return CacheKey(_digest(material), "task", prompt.cache_ttl_s, tuple(used))
 
 
 class AnswerCache:
@@ -146,7 +151,9 @@ class AnswerCache:
     async def put(self, key: CacheKey, answer: CachedAnswer) -> None:
         if not answer.chunks:
             return
-        await self._store.set(key.digest, answer.encode(), key.ttl_s)
+        await self._store.set(
+            key.digest, answer.encode(), key.ttl_s, tags=[task_cache_tag(t) for t in key.task_ids]
+        )
         STORES.labels(key.scope).inc()
 
     @staticmethod

@@ -14,7 +14,7 @@ from devtools.stack.supervisor import STATUS_SERVERS, Supervisor, canonical_name
 
 USAGE = """\
 Usage: scripts/stack.sh install
-       scripts/stack.sh start  [redis|kafka|mongo ...]   (all by default)
+       scripts/stack.sh start  [redis|kafka|mongo|prometheus ...]   (all by default)
        scripts/stack.sh stop   [redis|kafka|mongo ...]   (postgres alone also works)
        scripts/stack.sh restart [names...]
        scripts/stack.sh status

@@ -23,6 +23,10 @@ from devtools.stack.settings import Settings, StackError
 
 PG_ROLE = "postgres"
 PG_DATABASE = "ferretdb"
+# The host site's task database (what the sync worker reads and the demo site writes): its own role and
+# database in the same cluster, as a host's database would be apart from the assistant's.
+HOST_ROLE = "hostsite"
+HOST_DATABASE = "hostsite"
 DEBIAN_PG_ROOT = Path("/usr/lib/postgresql")
 
 
@@ -269,6 +273,33 @@ def ensure_database(settings: Settings) -> None:
         raise StackError(
             f"postgres: applying stack/postgres/ferretdb_gin.sql failed: {applied.stdout}{applied.stderr}"
         )
+
+
+def host_db_dsn(settings: Settings) -> str:
+    """HOST_DB_DSN for the local host task database (trust auth on loopback: no password locally)."""
+    return f"postgresql://{HOST_ROLE}@{settings.host}:{settings.port('postgres')}/{HOST_DATABASE}"
+
+
+def ensure_host_database(settings: Settings) -> None:
+    """The host site's role and database (created once); its schema belongs to the host (`demo.seed`)."""
+    bins = require_bin_dir(settings)
+    role = (
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{HOST_ROLE}') "
+        f"THEN CREATE ROLE {HOST_ROLE} LOGIN; END IF; END $$"
+    )
+    done = _psql(settings, bins, "postgres", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", role)
+    if done.returncode != 0:
+        raise StackError(f"postgres: creating role {HOST_ROLE} failed: {done.stdout}{done.stderr}")
+    query = f"SELECT 1 FROM pg_database WHERE datname = '{HOST_DATABASE}'"
+    found = _psql(settings, bins, "postgres", "-tA", "-v", "ON_ERROR_STOP=1", "-c", query)
+    if found.returncode != 0:
+        raise StackError(f"postgres: cannot query the databases: {found.stdout}{found.stderr}")
+    if found.stdout.strip() != "1":
+        say(f"creating PostgreSQL database {HOST_DATABASE} (the host site's tasks)")
+        create = f"CREATE DATABASE {HOST_DATABASE} OWNER {HOST_ROLE} ENCODING 'UTF8'"
+        made = _psql(settings, bins, "postgres", "-q", "-v", "ON_ERROR_STOP=1", "-c", create)
+        if made.returncode != 0:
+            raise StackError(f"postgres: creating {HOST_DATABASE} failed: {made.stdout}{made.stderr}")
 
 
 def _ready(settings: Settings, port: int) -> bool:

@@ -23,8 +23,9 @@ DEFAULT_PORTS = {
     "kafka-controller": (19093, "STACK_KAFKA_CONTROLLER_PORT"),
     "mongo": (27027, "STACK_MONGO_PORT"),
     "postgres": (15432, "STACK_POSTGRES_PORT"),
+    "prometheus": (19090, "STACK_PROMETHEUS_PORT"),
 }
-DEFAULT_TIMEOUTS = {"redis": 30, "kafka": 90, "mongo": 30, "postgres": 60}
+DEFAULT_TIMEOUTS = {"redis": 30, "kafka": 90, "mongo": 30, "postgres": 60, "prometheus": 30}
 DEFAULT_KAFKA_HEAP = "-Xms256m -Xmx512m"
 
 

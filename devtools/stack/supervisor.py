@@ -14,17 +14,18 @@ import time
 from pathlib import Path
 
 from devtools.probes import tcp_open
-from devtools.stack import postgres
+from devtools.stack import postgres, prometheus
 from devtools.stack.ferretdb import FERRETDB, running_backend
 from devtools.stack.kafka import KAFKA
 from devtools.stack.postgres import POSTGRES
 from devtools.stack.processes import LogMarks, live_pid, pid_alive, read_number, say
+from devtools.stack.prometheus import PROMETHEUS
 from devtools.stack.redis import REDIS
 from devtools.stack.settings import Settings, StackError
 
-KINDS = {kind.name: kind for kind in (REDIS, KAFKA, FERRETDB, POSTGRES)}
-ALL_SERVERS = ("redis", "kafka", "mongo")
-STATUS_SERVERS = ("redis", "kafka", "mongo", "postgres")
+KINDS = {kind.name: kind for kind in (REDIS, KAFKA, FERRETDB, POSTGRES, PROMETHEUS)}
+ALL_SERVERS = ("redis", "kafka", "mongo", "prometheus")
+STATUS_SERVERS = ("redis", "kafka", "mongo", "postgres", "prometheus")
 _ALIASES = {
     "redis": "redis",
     "kafka": "kafka",
@@ -34,17 +35,19 @@ _ALIASES = {
     "postgres": "postgres",
     "postgresql": "postgres",
     "pg": "postgres",
+    "prometheus": "prometheus",
+    "prom": "prometheus",
 }
 
 
 def canonical_names(names: list[str]) -> list[str]:
-    """The servers a command names (all of redis, kafka, mongo when none)."""
+    """The servers a command names (all of redis, kafka, mongo, prometheus when none)."""
     if not names:
         return list(ALL_SERVERS)
     unknown = [n for n in names if n not in _ALIASES]
     if unknown:
         raise StackError(
-            f"unknown server '{unknown[0]}' (expected: redis, kafka, mongo; or postgres, FerretDB's backend)"
+            f"unknown server '{unknown[0]}' (expected: redis, kafka, mongo, prometheus; or postgres, FerretDB's backend)"
         )
     return [_ALIASES[n] for n in names]
 
@@ -85,6 +88,7 @@ class Supervisor:
             elif name == "postgres":
                 self.start_server("postgres")
                 postgres.ensure_database(self.settings)
+                postgres.ensure_host_database(self.settings)
             else:
                 self.start_server(name)
 
@@ -100,6 +104,7 @@ class Supervisor:
         if wanted == "postgresql":
             self.start_server("postgres")
             postgres.ensure_database(self.settings)
+            postgres.ensure_host_database(self.settings)
         self.start_server("mongo")
 
     def start_server(self, name: str) -> None:
@@ -222,6 +227,10 @@ class Supervisor:
             f"export MONGO_URI=mongodb://{host}:{ports['mongo']}/assist",
             f"export REDIS_URL=redis://{host}:{ports['redis']}/0",
             f"export KAFKA_BOOTSTRAP={host}:{ports['kafka']}",
+            # Meshes started with these in their environment register their metrics ports (launcher).
+            f"export PROMETHEUS_URL={prometheus.url(self.settings)}",
+            f"export PROMETHEUS_TARGETS_DIR={prometheus.targets_dir(self.settings)}",
+            f"export HOST_DB_DSN={postgres.host_db_dsn(self.settings)}",
         ]
 
     def log_paths(self, names: list[str], all_named: bool) -> list[Path]:

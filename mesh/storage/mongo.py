@@ -117,7 +117,11 @@ def as_utc(value: datetime) -> datetime:
 # Every index the stores rely on. `claims` and `analytics_events` exist because FerretDB has no atomic
 # conditional update (see the module docstring); `tasks.due_sort` puts tasks without a due date last.
 INDEXES: dict[str, list[IndexModel]] = {
-    "conversations": [IndexModel([("user_id", ASCENDING), ("create_time", DESCENDING)], name="user_recent")],
+    "conversations": [
+        IndexModel([("user_id", ASCENDING), ("create_time", DESCENDING)], name="user_recent"),
+        # Support's time-range search and the retention job (`python -m support retention`).
+        IndexModel([("create_time", ASCENDING)], name="create_time"),
+    ],
     "turns": [
         IndexModel(
             [("conversation_id", ASCENDING), ("client_message_id", ASCENDING)],
@@ -133,7 +137,14 @@ INDEXES: dict[str, list[IndexModel]] = {
     "satisfaction": [
         IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
     ],
+    "study": [
+        IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
+    ],
     "tasks": [IndexModel([("assignee_ids", ASCENDING), ("due_sort", ASCENDING)], name="assignee_due")],
+    # One document per change the host task sync applied, carrying its TaskChangedEvent (host_sync/apply.py).
+    "task_changes": [
+        IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
+    ],
     "claims": [IndexModel([("resource", ASCENDING), ("epoch", DESCENDING)], name="resource_epoch")],
     "analytics_events": [IndexModel([("day", ASCENDING), ("kind", ASCENDING)], name="day_kind")],
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from prometheus_client import Counter
@@ -135,8 +135,21 @@ class SessionStore:
         )
 
 
+# The NLG agent's answers; the task sync invalidates them by task tag (`task_cache_tag`).
+ANSWER_CACHE_NAMESPACE = "nlg"
+
+
+def task_cache_tag(task_id: str) -> str:
+    """The tag of every cached answer whose prompt used this task's facts."""
+    return f"task:{task_id}"
+
+
 class ResponseCache:
-    """Cached answers by a caller-computed key hash (the caller decides what makes two questions equal)."""
+    """Cached answers by a caller-computed key hash (the caller decides what makes two questions equal).
+
+    An answer may carry tags (the tasks it used): a tag is a Redis set of key hashes, so a change to a task
+    deletes the answers that used it (`invalidate_tag`) instead of leaving them to their TTL.
+    """
 
     def __init__(self, redis: Redis, namespace: str, *, pause_after_failure_s: float = 1.0) -> None:
         self._redis = redis
@@ -160,8 +173,34 @@ class ResponseCache:
             CACHE_HITS.labels(self._namespace).inc()
         return value
 
-    async def set(self, key_hash: str, value: bytes, ttl_s: int) -> None:
-        await self._guard.run(lambda: self._redis.set(self._key(key_hash), value, ex=ttl_s), None)
+    def _tag_key(self, tag: str) -> str:
+        return f"assist:cache:{self._namespace}:tag:{tag}"
+
+    async def set(self, key_hash: str, value: bytes, ttl_s: int, *, tags: Sequence[str] = ()) -> None:
+        """Store the value; each tag's set remembers the key (and lives as long as its newest member)."""
+
+        async def write() -> None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.set(self._key(key_hash), value, ex=ttl_s)
+                for tag in tags:
+                    pipe.sadd(self._tag_key(tag), key_hash)
+                    pipe.expire(self._tag_key(tag), ttl_s, gt=True)
+                    pipe.expire(self._tag_key(tag), ttl_s, nx=True)
+                await pipe.execute()
+
+        await self._guard.run(write, None)
+
+    async def invalidate_tag(self, tag: str) -> int:
+        """Delete every cached value stored with `tag`; how many were deleted (0 when Redis is down)."""
+
+        async def drop() -> int:
+            members = await self._redis.smembers(self._tag_key(tag))
+            keys = [self._key(m.decode() if isinstance(m, bytes) else m) for m in members]
+            deleted = int(await self._redis.delete(*keys)) if keys else 0
+            await self._redis.delete(self._tag_key(tag))
+            return deleted
+
+        return await self._guard.run(drop, 0)
 
 
 class RateLimiter:

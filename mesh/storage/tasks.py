@@ -117,6 +117,45 @@ class TaskStore:
         return result.upserted_id is not None or result.modified_count == 1
 
     @unavailable_as_store_error
+    async def synced_state(self, task_id: str) -> tuple[int, list[str]] | None:
+        """What the sync last stored for the task: (its rank, -1 when it never did; the assignee ids)."""
+        doc = await self._tasks.find_one({"_id": task_id}, projection={"sync_rank": 1, "assignee_ids": 1})
+        if doc is None:
+            return None
+        return int(doc.get("sync_rank", -1)), list(doc.get("assignee_ids") or [])
+
+    @unavailable_as_store_error
+    async def apply_synced(
+        self, task: common_pb2.Task, *, rank: int, deleted: bool, stored_rank: int | None
+    ) -> bool:
+        """Store a change read from the host if the stored task is still at `stored_rank`; True when written.
+
+        `stored_rank` is what `synced_state` read (None: no document, -1: a document the sync never wrote);
+        the caller has checked that `rank` is higher. The write is a compare-and-set on it, filtered by `_id`
+        equality first so FerretDB serves it from an index (an `$or` would make it scan the collection).
+        A deletion keeps the document as a tombstone with its rank, so an older change read later cannot
+        revive the task.
+        """
+        updated_at = _millis(task.updated_at.ToDatetime(UTC)) if task.HasField("updated_at") else utcnow()
+        fields: Document
+        if deleted:
+            fields = {"deleted": True, "assignee_ids": [], "due_sort": NO_DUE_DATE, "updated_at": updated_at}
+        else:
+            fields = _to_doc(task, sorted({p.user_id for p in task.assignees}), updated_at)
+        guard: Document = {"_id": task.task_id}
+        if stored_rank is not None:
+            guard["sync_rank"] = stored_rank if stored_rank >= 0 else {"$exists": False}
+        try:
+            result = await self._tasks.update_one(
+                guard,
+                {"$set": {**fields, "sync_rank": rank}, "$inc": {"version": 1}},
+                upsert=stored_rank is None,
+            )
+        except DuplicateKeyError:
+            return False  # another writer inserted it meanwhile
+        return result.upserted_id is not None or result.modified_count == 1
+
+    @unavailable_as_store_error
     async def list_for_user(
         self,
         user_id: str,

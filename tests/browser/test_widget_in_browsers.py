@@ -56,6 +56,23 @@ def test_task_page_answer_streams_in_and_names_the_task(
     assert shadow(tab, "return root.querySelectorAll('.msg.bot button[data-rating]').length;") == 2
 
 
+def test_widget_works_styled_under_the_pages_strict_csp(
+    tab: Page, edge_url: str, artifacts: Artifacts
+) -> None:
+    sign_in(tab, edge_url, "ana", "/tasks/T-101")
+    policy = tab.js("return fetch(location.href).then((r) => r.headers.get('content-security-policy'));")
+    assert "style-src 'self'" in policy and "unsafe-inline" not in policy, policy
+    open_panel(tab)
+    before = answers_so_far(tab)
+    tab.click("#quick button")
+    wait_for_answer(tab, before)
+    snap(tab, artifacts.screenshots, "strict-csp")
+    # Styled: the shadow root's stylesheet applied (a blocked <style> would leave the launcher static).
+    position = shadow(tab, "return getComputedStyle(root.querySelector('#launcher')).position;")
+    assert position == "fixed", f"{tab.engine}: the widget's styles did not apply under the CSP"
+    assert tab.js("return window.__assist.csp;") == [], f"{tab.engine}: CSP violations"
+
+
 def test_thumbs_down_comment_is_stored_and_history_survives_reload(
     tab: Page, edge_url: str, artifacts: Artifacts
 ) -> None:
@@ -134,6 +151,8 @@ def test_answer_about_a_task_titled_with_html_is_inert(
             '<svg onload="window.__xss++">', '[a](javascript:window.__xss++)', '[b](JaVaScRiPt:window.__xss++)',
             '[c](java\\tscript:window.__xss++)', '[d](data:text/html,<script>parent.__xss++</script>)',
             '<a href="javascript:window.__xss++">e</a>', '[ok](https://example.com/x)', '[rel](/tasks/T-110)',
+            '[f](//evil.example/x)', '[g](/\\\\evil.example/x)', '[h](&#47;&#47;evil.example)',
+            '[i](&#x2F;&#x5C;evil.example)', '[j](\\\\/evil.example)', '[k](&#106;avascript:window.__xss++)',
           ].join('\\n\\n'));
           for (const a of box.querySelectorAll('a')) a.dispatchEvent(new MouseEvent('mouseover'));
           return new Promise((r) => setTimeout(r, 300)).then(() => ({

@@ -14,10 +14,14 @@ from tests.browser.browser_engines import Page
 
 TURN_TIMEOUT_S = 60.0
 
-# Records the widget's events and any alert/confirm/prompt call, so an injected script cannot go unnoticed.
+# Records the widget's events, any alert/confirm/prompt call (so an injected script cannot go unnoticed) and
+# every Content-Security-Policy violation (the demo pages send a strict policy, as a careful host does).
 PROBE = """
 if (window.__assist) return true;
-window.__assist = {deltas: 0, answers: [], errors: [], alerts: []};
+window.__assist = {deltas: 0, answers: [], errors: [], alerts: [], csp: []};
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__assist.csp.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline'));
+});
 const el = document.querySelector('assist-chat');
 el.addEventListener('assist-chat:delta', () => { window.__assist.deltas++; });
 el.addEventListener('assist-chat:answer', (e) => { window.__assist.answers.push(e.detail); });

@@ -64,8 +64,9 @@ def test_probes_report_a_closed_port_as_not_ready() -> None:
 
 
 def test_server_names_and_their_aliases() -> None:
-    assert canonical_names([]) == ["redis", "kafka", "mongo"]
+    assert canonical_names([]) == ["redis", "kafka", "mongo", "prometheus"]
     assert canonical_names(["ferretdb", "pg", "mongodb"]) == ["mongo", "postgres", "mongo"]
+    assert canonical_names(["prom"]) == ["prometheus"]
     with pytest.raises(StackError, match="unknown server 'mysql'"):
         canonical_names(["mysql"])
 
@@ -79,3 +80,18 @@ def test_pid_file_counts_only_for_a_live_process_of_that_program(tmp_path: Path)
     pid_file.write_text("garbage")
     assert live_pid(pid_file, "python") is None
     assert live_pid(tmp_path / "missing.pid", "python") is None
+
+
+def test_prometheus_config_scrapes_the_meshes_file_sd_targets_and_loads_the_alerts(tmp_path: Path) -> None:
+    import json
+
+    from devtools.stack import prometheus
+    from devtools.stack.settings import load_settings
+
+    settings = load_settings({"STACK_HOME": str(tmp_path), "STACK_PORT_OFFSET": "7"})
+    config = json.loads(prometheus.render_config(settings))
+    (job,) = config["scrape_configs"]
+    assert job["file_sd_configs"][0]["files"] == [str(tmp_path / "prometheus" / "targets" / "*.json")]
+    assert config["rule_files"][0].endswith("ops/prometheus/alerts.yml")
+    assert Path(config["rule_files"][0]).is_file()
+    assert settings.port("prometheus") == 19097

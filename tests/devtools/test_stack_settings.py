@@ -39,6 +39,7 @@ def test_dev_profile_uses_the_default_ports_and_the_clone_local_dir() -> None:
         "kafka-controller": 19093,
         "mongo": 27027,
         "postgres": 15432,
+        "prometheus": 19090,
     }
     assert settings.pg_home == REPO / ".local" / "data" / "postgres-home"
     assert settings.pg_os_user == "dev"
@@ -96,5 +97,11 @@ def test_root_keeps_the_cluster_outside_the_clone_under_the_same_hash_as_the_scr
 def test_stack_pg_home_wins_and_timeouts_have_their_defaults() -> None:
     settings = load_settings({"STACK_PG_HOME": "/somewhere/pg"}, repo_root=REPO, is_root=True)
     assert settings.pg_home == Path("/somewhere/pg")
-    assert dict(settings.timeouts) == {"redis": 30, "kafka": 90, "mongo": 30, "postgres": 60}
+    assert dict(settings.timeouts) == {
+        "redis": 30,
+        "kafka": 90,
+        "mongo": 30,
+        "postgres": 60,
+        "prometheus": 30,
+    }
     assert settings.kafka_heap == ["-Xms256m", "-Xmx512m"]

@@ -2,8 +2,9 @@
  * `<assist-chat>`: the launcher, the panel and one conversation with the assistant.
  *
  * Attributes: `edge-url` (default: same origin), `locale` (`pt-BR` | `en`, default: the browser's),
- * `theme` (`light` | `dark`), `task-id` and `task-title` (contextual mode on a task page), and `token-url`
- * or `token` for auth. The element fires `assist-chat:open`, `assist-chat:close`, `assist-chat:delta`,
+ * `theme` (`light` | `dark`), `task-id` and `task-title` (contextual mode on a task page), `token-url`
+ * or `token` for auth, and `study` (study mode for internal testers: the usability study's tasks and
+ * questionnaire above the conversation, see views/study.ts). The element fires `assist-chat:open`, `assist-chat:close`, `assist-chat:delta`,
  * `assist-chat:answer`, `assist-chat:error` and `assist-chat:ended` events so a host page (and the browser
  * tests) can follow it.
  *
@@ -22,6 +23,9 @@ import { Composer, quickActions } from "./views/composer";
 import { MessageLog } from "./views/messages";
 import { Panel } from "./views/panel";
 import { satisfactionForm } from "./views/survey";
+import { studyModeOn } from "./study/content";
+import { StudyRecorder } from "./study/recorder";
+import { STUDY_STYLES, StudyPanel } from "./views/study";
 
 /** Everything built for one set of attributes; replaced whole when they change. */
 interface Parts {
@@ -31,7 +35,7 @@ interface Parts {
 }
 
 export class AssistChat extends HTMLElement {
-  static observedAttributes = ["locale", "theme", "task-id", "task-title", "edge-url", "token", "token-url"];
+  static observedAttributes = ["locale", "theme", "task-id", "task-title", "edge-url", "token", "token-url", "study"];
 
   private readonly root: ShadowRoot;
   private parts: Parts | null = null;
@@ -77,6 +81,9 @@ export class AssistChat extends HTMLElement {
       return true;
     });
     const survey = h("div", { id: "satisfaction", hidden: true });
+    const study = studyModeOn(this.getAttribute("study"))
+      ? new StudyPanel(locale, new StudyRecorder((records) => api.recordStudyEvents(records), languageHint(locale), newClientMessageId))
+      : null;
     const panel = new Panel(
       s,
       { id: taskId, title: this.getAttribute("task-title") ?? "" },
@@ -86,6 +93,7 @@ export class AssistChat extends HTMLElement {
         end: () => conversation.end(),
       },
       [
+        study?.section,
         messages.log,
         messages.typing,
         taskId ? quickActions(s, (question) => void conversation.send(question)) : null,
@@ -147,7 +155,8 @@ export class AssistChat extends HTMLElement {
       newClientMessageId,
     });
 
-    this.root.append(h("style", {}, STYLES), panel.launcher, panel.panel);
+    adoptStyles(this.root);
+    this.root.append(panel.launcher, panel.panel);
     messages.emptyHint();
     return { conversation, panel, composer };
   }
@@ -189,5 +198,22 @@ export class AssistChat extends HTMLElement {
       return;
     }
     if (e.key === "Tab") parts.panel.trapTab(e, this.root.activeElement);
+  }
+}
+
+/**
+ * Give the shadow root the widget's styles through a constructed stylesheet. A host page whose
+ * Content-Security-Policy has `style-src 'self'` without 'unsafe-inline' blocks a `<style>` element, even
+ * inside our shadow root, but not a stylesheet built through the CSSOM (CSP governs markup, not
+ * `CSSStyleSheet.replaceSync`; CSP Level 3, "should element's inline type behavior be blocked"). Engines
+ * without constructable stylesheets (before Safari 16.4) get the `<style>` element.
+ */
+function adoptStyles(root: ShadowRoot): void {
+  if ("adoptedStyleSheets" in root && "replaceSync" in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLES + STUDY_STYLES);
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    (root as ShadowRoot).append(h("style", {}, STYLES + STUDY_STYLES));
   }
 }

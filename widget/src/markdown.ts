@@ -6,7 +6,7 @@
  * sanitising it afterwards (marked + DOMPurify would take most of the 30 KB budget), this parses the subset
  * into a tiny tree and builds DOM nodes with `createElement` and text nodes only. Raw HTML is therefore
  * always text; the only attribute that carries input is a link's `href`, and it is allowed only for
- * http(s) and relative URLs.
+ * http(s) URLs and paths on the same site (never scheme-relative `//host` or its backslash spellings).
  *
  * Supported: paragraphs (single newlines become line breaks), `#` headings (shown bold), `-`/`*`/`+` and
  * `1.` lists, fenced code blocks, `**bold**`, `*italic*`/`_italic_`, `` `code` ``, `[text](url)`, backslash
@@ -39,9 +39,14 @@ export function safeHref(raw: string): string | null {
   // eslint-disable-next-line no-control-regex
   const url = raw.replace(/[\u0000-\u0020\u007f-\u009f]/g, "");
   if (url === "") return null;
+  // WHATWG URL parsing reads a backslash as a slash in http(s) URLs, so `/\evil.example` and `\\evil` are
+  // the scheme-relative `//evil.example`: another host. No link the assistant writes needs a backslash.
+  if (url.includes("\\")) return null;
   if (/^https?:\/\//i.test(url)) return url;
   // Any other scheme (javascript:, data:, vbscript:, file:, ...) is refused.
   if (/^[a-z][a-z0-9+.-]*:/i.test(url)) return null;
+  // `//host/path` is relative to the scheme only: it leaves the site.
+  if (url.startsWith("//")) return null;
   return url;
 }
 

@@ -19,6 +19,7 @@ function assertSafe(root) {
       assert.ok(ALLOWED_ATTRS.has(name), `unexpected attribute ${name}`);
       if (name === "href") {
         assert.ok(!/^[a-z][a-z0-9+.-]*:/i.test(value) || /^https?:/i.test(value), `unsafe href ${value}`);
+        assert.ok(!value.startsWith("//") && !value.includes("\\"), `href leaves the site ${value}`);
       }
     }
   }
@@ -90,6 +91,22 @@ test("safeHref allows only http(s) and relative URLs", () => {
   assert.equal(safeHref("\u0001javascript:alert(1)"), null);
   assert.equal(safeHref("mailto:a@b.c"), null);
   assert.equal(safeHref("   "), null);
+});
+
+test("safeHref refuses links that leave the site without a scheme", () => {
+  for (const href of ["//evil.example", "/\\evil.example", "\\\\evil.example", "\\/evil.example", " //evil.example",
+                      "/\t/evil.example", "https://ok.test/\\..\\x", "data:text/html,x", "JaVaScRiPt:alert(1)"]) {
+    assert.equal(safeHref(href), null, href);
+  }
+  assert.equal(safeHref("/tasks/T-1?x=//y"), "/tasks/T-1?x=//y");
+});
+
+test("entity-encoded scheme-relative and javascript links render as text, not links", () => {
+  for (const md of ["[x](&#47;&#47;evil.example)", "[x](&#x2F;&#x5C;evil.example)", "[x](javascript&#58;alert(1))",
+                    "[x](&#106;avascript:alert(1))"]) {
+    const root = render(md);
+    assert.equal([...elements(root)].filter((el) => el.tagName === "a").length, 0, md);
+  }
 });
 
 test("unmatched markers stay as text", () => {

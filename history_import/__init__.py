@@ -1,0 +1,1 @@
+"""`import-history FILE`: imports a host's past chats (JSON Lines or CSV) into the assistant's store."""
