@@ -46,6 +46,9 @@ USES_BY_FIELD = {
     "host_db_dsn": "hostDb",
     "host_sync_mapping_file": "hostSyncMapping",
     "auth_public_key_file": "auth",
+    "mesh_tls_dir": "mtls",
+    "internal_clients_file": "internalClients",
+    "flags_file": "flags",
 }
 
 # Files the chart ships, copied from their owners: source (relative to the repo) -> destination under files/.
@@ -124,7 +127,8 @@ def component_values(f: Facts) -> dict[str, Any]:
     cpu, memory = SIZING.get(c.name, DEFAULT_SIZING)
     replicas = DEFAULT_REPLICAS[c.kind]
     return {
-        "enabled": True,
+        # A process reading the host's database (the task sync) runs only where a site gives one.
+        "enabled": "hostDb" not in f.uses,
         "module": c.module,
         "kind": c.kind,
         "port": c.port,

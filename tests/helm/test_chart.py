@@ -123,7 +123,7 @@ def test_schema_rejects_unknown_keys_and_wrong_types(helm_bin: Path, setting: st
 
 
 def test_every_component_of_the_registry_is_a_deployment_behind_a_service(helm_bin: Path) -> None:
-    manifests = render(helm_bin)
+    manifests = render(helm_bin, "-f", CHART / "ci" / "full-values.yaml")
     for kind in ("Deployment", "Service", "ServiceAccount", "NetworkPolicy"):
         assert {component_of(m) for m in by_kind(manifests, kind).values() if "component" in str(m)} >= {
             c.name for c in COMPONENTS
@@ -219,6 +219,7 @@ def test_egress_reaches_exactly_the_services_a_component_uses(helm_bin: Path) ->
     assert ports["guard"] == {53, 4317}
     assert ports["nlu"] == {53, 4317, 443}
     assert ports["relay"] == {53, 4317, 27017, 9092}
+    assert ports["host-sync"] == {53, 4317, 27017, 6379, 5432}
     assert ports["coordinator"] == {53, 4317, 27017} | {c.port for c in COMPONENTS if c.name in AGENT_NAMES}
 
 
@@ -247,21 +248,44 @@ def test_mounted_files_and_tls_reach_the_processes(helm_bin: Path) -> None:
         == "ENABLED"
     )
     assert "assist-internal-clients" in configmaps
+    generated = values()["components"]
     for deployment in by_kind(manifests, "Deployment").values():
+        uses = generated[component_of(deployment)]["uses"]
         pod = deployment["spec"]["template"]["spec"]
         env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert env["FLAGS_FILE"] == "/etc/assist/flags/flags.json"
-        assert "checksum/flags" in deployment["spec"]["template"]["metadata"]["annotations"]
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        # Each file goes to the processes whose settings read it, and a change to it rolls only those.
+        assert ("FLAGS_FILE" in env) == ("checksum/flags" in annotations) == ("flags" in uses)
+        assert ("MESH_TLS_DIR" in env) == ("tls" in volumes) == ("mtls" in uses)
+        if "tls" in volumes:
+            assert volumes["tls"]["secret"]["secretName"] == "assist-mesh-tls"
+        assert (
+            ("INTERNAL_CLIENTS_FILE" in env)
+            == ("checksum/internal-clients" in annotations)
+            == ("internalClients" in uses)
+        )
+        assert ("HOST_SYNC_MAPPING_FILE" in env) == ("hostSyncMapping" in uses)
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4317"
         assert env["OTEL_SERVICE_NAME"] == component_of(deployment)
-        if component_of(deployment) not in ("relay", "analytics"):
-            assert env["MESH_TLS_DIR"] == "/etc/assist/tls"
-            assert volumes["tls"]["secret"]["secretName"] == "assist-mesh-tls"
+    # Today the edge and the coordinator speak mTLS (their settings read MESH_TLS_DIR).
+    assert {name for name, c in generated.items() if "mtls" in c["uses"]} >= {"edge", "coordinator"}
+    assert (
+        yaml.safe_load(configmaps["assist-host-sync-mapping"]["data"]["mapping.yaml"])["columns"]["task_id"]
+        == "id"
+    )
     coordinator = by_kind(manifests, "Deployment")["assist-coordinator"]["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in coordinator["containers"][0]["env"]}
     assert env["INTERNAL_CLIENTS_FILE"] == "/etc/assist/internal-clients/internal-clients.yaml"
     assert env["NLU_ADDR"] == "assist-nlu:50062"
+
+
+def test_host_sync_without_a_database_or_mapping_is_refused(helm_bin: Path) -> None:
+    out = helm(
+        helm_bin, "template", "assist", CHART, "--set", "components.host-sync.enabled=true", check=False
+    )
+    assert out.returncode != 0
+    assert "host-sync reads the host's task database" in out.stderr
 
 
 def test_edge_without_a_way_to_verify_tokens_is_refused(helm_bin: Path) -> None:

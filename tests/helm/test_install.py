@@ -30,6 +30,7 @@ SECRETS = {
     "assist-gemini": {"api-key": "not-a-real-key"},
     "assist-auth": {"public.pem": "-----BEGIN PUBLIC KEY-----\nnot-a-key\n-----END PUBLIC KEY-----\n"},
     "assist-mesh-tls": {"ca.crt": "x", "tls.crt": "x", "tls.key": "x"},
+    "assist-host-db": {"dsn": "postgresql://sync:pw@tasks-db.example:5432/tasks"},
 }
 TIMES: dict[str, float] = {}
 pytestmark = pytest.mark.timeout(900)

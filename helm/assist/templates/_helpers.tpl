@@ -79,4 +79,9 @@ app.kubernetes.io/part-of: assist
 {{- if and $edge $edge.enabled (has "auth" $edge.uses) (not .Values.auth.jwksUrl) (not .Values.auth.publicKey.existingSecret) -}}
 {{- fail "the edge verifies users' tokens: set auth.jwksUrl or auth.publicKey.existingSecret" -}}
 {{- end -}}
+{{- range $name, $c := .Values.components -}}
+{{- if and $c.enabled (has "hostDb" $c.uses) (not (and $.Values.hostDb.existingSecret $.Values.hostDb.mapping)) -}}
+{{- fail (printf "%s reads the host's task database: set hostDb.existingSecret and hostDb.mapping" $name) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
