@@ -88,7 +88,6 @@ class ControlPlane:
                 f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
                 f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
                 f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
-                "--listen-metrics-urls=",
                 "--quota-backend-bytes=268435456",
             ],
         )
@@ -128,8 +127,6 @@ class ControlPlane:
                 *common,
                 f"--service-account-private-key-file={self.directory / 'sa.key'}",
                 "--use-service-account-credentials=false",
-                # No cloud, no real kubelets: the controllers a Deployment, an HPA and a namespace need.
-                "--controllers=*,-nodeipam,-nodelifecycle,-service-lb-controller,-route,-cloud-node-lifecycle",
             ],
         )
         self._spawn("kube-scheduler", [self.tools["KUBE_SCHEDULER"], *common])
