@@ -55,7 +55,8 @@ def topic() -> str:
 # fixture closure (direct or through other fixtures), so `-m "not stack and not e2e"` (the fast lane,
 # `./dev test --fast`) leaves out every test that needs a server without anyone remembering to mark it.
 # `edge_url` reaches `mesh_up` through getfixturevalue, which a closure cannot see: it is listed itself.
-SERVER_FIXTURE_MARKS = {"stack": "stack", "mesh_up": "e2e", "edge_url": "e2e"}
+# `kube_cluster` (tests/helm) starts a loopback Kubernetes control plane: not for the fast lane either.
+SERVER_FIXTURE_MARKS = {"stack": "stack", "mesh_up": "e2e", "edge_url": "e2e", "kube_cluster": "e2e"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
