@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from assist.v1 import coordinator_pb2
 
 from edge.routes import coordinator_routes
 from edge.transcoder import BadRequest, build_request
@@ -28,4 +29,5 @@ def test_null_reads_as_the_default_value_as_proto3_json_says() -> None:
     request = build_request(
         CONVERSE, {"text": "hi", "clientMessageId": "m1", "pageContext": None}, {"conversation_id": "c1"}, {}
     )
+    assert isinstance(request, coordinator_pb2.ConverseRequest)
     assert not request.HasField("page_context") and request.conversation_id == "c1"
