@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import promql_parser
 import pytest
 
 from devtools.dashboards.build import OUT_DIR, expressions, rendered
-from devtools.dashboards.render import concrete
+from devtools.dashboards.render import concrete, render
 from testing.sse import new_conversation, send_message
 from tests.mesh_fixture import MeshUnderTest
 
@@ -45,6 +46,9 @@ def test_every_dashboard_query_is_valid_promql() -> None:
 def test_the_parser_rejects_a_broken_query() -> None:
     with pytest.raises(ValueError):
         promql_parser.parse("sum(rate(assist_turns_total[1m])")
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"
 
 
 def _traffic(mesh_up: MeshUnderTest) -> None:
@@ -92,6 +96,9 @@ def test_every_dashboard_query_returns_data_from_a_live_mesh(mesh_up: MeshUnderT
             if not reply.json()["data"]["result"]:
                 empty.append(f"{name} / {title}: {expr}")
         if not empty:
+            # The panels as pictures (no Grafana runs here): test-artifacts/dashboards/<dashboard>.png
+            shots = render(prometheus, mesh_up.mesh.mesh_id, ARTIFACTS, minutes=5)
+            assert shots, "the renderer drew no dashboard"
             return
         time.sleep(5)
     pytest.fail("queries with no data after traffic:\n" + "\n".join(empty))
