@@ -16,6 +16,7 @@ import asyncio
 import json
 import statistics
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -123,14 +124,23 @@ def _counts(counter: dict[str, int]) -> str:
 
 
 async def build_report(
-    mongo_uri: str, since: date, until: date, *, all_users: bool = False, timeout_ms: int = 5000
+    mongo_uri: str,
+    since: date,
+    until: date,
+    *,
+    all_users: bool = False,
+    participants: Collection[str] = (),
+    timeout_ms: int = 5000,
 ) -> UsabilityFigures:
-    """Read the facts of the period from the analytics store and compute the figures."""
+    """Read the facts of the period from the analytics store and compute the figures. `participants`, when
+    given, keeps only those users' facts: one study's testers when several studies share a period."""
     client = connect(mongo_uri, timeout_ms)
     try:
         facts = await read_facts(default_database(client), days_between(since, until))
     finally:
         await client.close()
+    if participants:
+        facts = [fact for fact in facts if fact.get("user_id") in participants]
     return compute_figures(facts, task_order=[t.task_id for t in load_tasks()], all_users=all_users)
 
 
@@ -147,9 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument(
         "--all-users", action="store_true", help="answers' figures of every user, not only the participants"
     )
+    report.add_argument(
+        "--participants",
+        default="",
+        help="comma-separated user ids: only this study's testers (default: all)",
+    )
     args = parser.parse_args(argv)
     settings = load_settings(MongoSettings)
-    figures = asyncio.run(build_report(settings.mongo_uri, args.since, args.until, all_users=args.all_users))
+    who = {user.strip() for user in args.participants.split(",") if user.strip()}
+    figures = asyncio.run(
+        build_report(settings.mongo_uri, args.since, args.until, all_users=args.all_users, participants=who)
+    )
     tasks = load_tasks()
     period = f"{args.since.isoformat()} to {args.until.isoformat()}, UTC"
     sys.stdout.write(render_text(figures, tasks, period))

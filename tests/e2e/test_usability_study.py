@@ -143,7 +143,7 @@ def _wait_for_facts(mongo_uri: str, users: set[str], expected: int, day: dt.date
         stored = asyncio.run(_count_facts(mongo_uri, users, days_between(since, day)))
         if stored >= expected or time.monotonic() > deadline:
             assert stored == expected, f"{stored} of {expected} events reached the analytics store"
-            return asyncio.run(build_report(mongo_uri, since, day))
+            return asyncio.run(build_report(mongo_uri, since, day, participants=users))
         time.sleep(1)
 
 
@@ -186,6 +186,8 @@ def test_seeded_study_report_matches_what_the_testers_sent(mesh_up: MeshUnderTes
     html = tmp_path / "usability.html"
     since = (now.date() - dt.timedelta(days=1)).isoformat()
     command = [sys.executable, "-m", "analytics.usability", "report", "--since", since, "--html", str(html)]
+    # Only this test's testers: other tests (the study browser test) record study sessions in the same store.
+    command += ["--participants", ",".join(sorted(t.user_id for t in TESTERS))]
     env = {**os.environ, "MONGO_URI": mesh_up.mongo_uri}
     out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
     assert "participants: 3  sessions: 3" in out.stdout
