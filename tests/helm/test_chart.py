@@ -133,7 +133,11 @@ def test_every_component_of_the_registry_is_a_deployment_behind_a_service(helm_b
         pod = deployments[c.name]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         assert container["command"] == ["python", "-m", c.module]
-        if c.health == "grpc":
+        if c.health == "grpc" and "mtls" in values()["components"][c.name]["uses"]:
+            # full-values turns mutual TLS on: kubelet's gRPC probe has no client certificate.
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert container[probe]["tcpSocket"] == {"port": c.port}, (c.name, probe)
+        elif c.health == "grpc":
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 assert container[probe]["grpc"] == {"port": c.port}, (c.name, probe)
         elif c.health == "http":
