@@ -126,15 +126,39 @@ def _parameters(route: HttpRoute) -> list[Schema]:
     return params
 
 
+def _event_schema(stream_message: descriptor.Descriptor, components: _Components) -> Schema:
+    """One server-sent event (OpenAPI before 3.2 describes a stream by the schema of each event): `event` is a
+    field of the stream's oneof, `data` that field's message as JSON (edge.transcoder._sse_event)."""
+    fields = [f for oneof in stream_message.oneofs for f in oneof.fields]
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string", "enum": [f.name for f in fields]},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {
+                    "oneOf": [components.ref(f.message_type) for f in fields if f.message_type]
+                },
+            },
+            "id": {"type": "string"},
+            "retry": {"type": "integer", "minimum": 0},
+        },
+    }
+
+
 def _responses(route: HttpRoute, components: _Components) -> Schema:
-    body = components.ref(_message(route.response_type))
     if route.server_streaming:
         ok = {
-            "description": "Server-sent events; each event's data is one message of the stream, "
-            "named by its event field (accepted, intent, delta, done, error).",
-            "content": {"text/event-stream": {"schema": {"type": "string"}, "x-event-schema": body}},
+            "description": "Server-sent events: each event is named after the field of the stream's message "
+            "it carries, and its data is that field's JSON.",
+            "content": {
+                "text/event-stream": {"schema": _event_schema(_message(route.response_type), components)}
+            },
         }
     else:
+        body = components.ref(_message(route.response_type))
         ok = {"description": "OK", "content": {"application/json": {"schema": body}}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     statuses = sorted(set(_EDGE_STATUSES) | set(HTTP_STATUS.values()) | {500, 502})
