@@ -24,6 +24,8 @@ class DemoEdgeSettings(EdgeSettings):
     # Tokens are signed and verified with the development key pair kept here (created on first use).
     dev_keys_dir: Path = ROOT / ".local" / "dev-keys"
     auth_public_key_file: str = ""
+    # The host site's task database (the local stack's); empty: the site shows data.json read-only.
+    host_db_dsn: str = ""
 
 
 def main() -> None:
@@ -34,7 +36,9 @@ def main() -> None:
     app = create_app(
         settings,
         verifier_for(settings, public_pem),
-        extra_routes=[Mount("/", app=create_demo_app(signer=signer))],
+        extra_routes=[
+            Mount("/", app=create_demo_app(signer=signer, host_db_dsn=settings.host_db_dsn or None))
+        ],
     )
     serve(app, settings)
 
