@@ -140,7 +140,14 @@ class Mesh:
             log.close()
         self.wait_ready(*names)
 
-    def wait_ready(self, *names: str, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, *names: str, timeout_s: float | None = None) -> None:
+        """Wait until the named components (all when none are named) answer their health check.
+
+        The budget is `timeout_s`, else MESH_READY_TIMEOUT_S (default 60 s): on a machine shared with
+        other builds, eleven Python processes importing gRPC at once can take longer than a minute.
+        """
+        if timeout_s is None:
+            timeout_s = float(os.environ.get("MESH_READY_TIMEOUT_S") or 60.0)
         deadline = time.monotonic() + timeout_s
         for name in names or tuple(self.components):
             comp = self.components[name]
