@@ -32,7 +32,7 @@ from google.protobuf.message import DecodeError
 from pymongo.errors import BulkWriteError
 
 from mesh.event_metrics import set_consumer_lag
-from mesh.events.kafka import FEEDBACK_TOPIC, INTERACTIONS_TOPIC, decode
+from mesh.events.kafka import FEEDBACK_TOPIC, INTERACTIONS_TOPIC, STUDY_TOPIC, decode
 from mesh.storage.mongo import Database, Document, StoreUnavailable, unavailable_as_store_error, utcnow
 
 log = logging.getLogger("assist.analytics")
@@ -73,6 +73,18 @@ def fact_for(envelope: events_pb2.EventEnvelope) -> Document | None:
     elif kind == "satisfaction":
         s = envelope.satisfaction
         fact |= {"kind": kind, "user_id": s.user_id, "conversation_id": s.conversation_id, "score": s.score}
+    elif kind == "study":
+        r = envelope.study.record
+        fact |= {
+            "kind": kind,
+            "user_id": envelope.study.user_id,
+            "session_id": r.session_id,
+            "record_id": r.record_id,
+            "record_kind": int(r.kind),
+            "task_id": r.task_id,
+            "sus_answers": list(r.sus_answers),
+            "language": int(r.language),
+        }
     else:
         return None
     return fact
@@ -160,7 +172,7 @@ class AnalyticsConsumer:
         bootstrap: str,
         group_id: str,
         *,
-        topics: Sequence[str] = (INTERACTIONS_TOPIC, FEEDBACK_TOPIC),
+        topics: Sequence[str] = (INTERACTIONS_TOPIC, FEEDBACK_TOPIC, STUDY_TOPIC),
         client_id: str = "assist-analytics",
         max_records: int = 500,
     ) -> None:

@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from demo.keyring import load_or_create
 from demo.seed import seed_demo_tasks
 from devtools.launcher import ROOT, Mesh, free_port, plan_mesh
-from mesh.auth import TokenSigner, load_or_create_dev_keypair
+from mesh.auth import TokenSigner
 
 __all__ = ["ROOT", "BenchMesh", "free_port", "process_env", "running_mesh", "stack_env", "stack_home"]
 
@@ -76,7 +77,7 @@ def running_mesh(
     env["MONGO_URI"] = f"{base}/{database}"
     asyncio.run(seed_demo_tasks(env["MONGO_URI"]))
     keys = ROOT / ".local" / "bench-keys"
-    private_pem, _ = load_or_create_dev_keypair(keys)
+    signer = load_or_create(keys).signer()
     mesh = plan_mesh(
         env,
         log_dir=Path(ROOT / ".local" / "logs" / database),
@@ -85,7 +86,7 @@ def running_mesh(
     started = time.perf_counter()
     try:
         mesh.start()
-        yield BenchMesh(mesh, TokenSigner(private_pem), time.perf_counter() - started, database)
+        yield BenchMesh(mesh, signer, time.perf_counter() - started, database)
     finally:
         mesh.stop()
 

@@ -147,6 +147,11 @@ class EchoCoordinator(coordinator_pb2_grpc.CoordinatorServiceServicer):
     ) -> coordinator_pb2.SubmitSatisfactionResponse:
         raise NotImplementedError("the skeleton serves CreateConversation and Converse")
 
+    async def RecordStudyEvents(  # noqa: N802
+        self, request: coordinator_pb2.RecordStudyEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> coordinator_pb2.RecordStudyEventsResponse:
+        raise NotImplementedError("the skeleton serves CreateConversation and Converse")
+
 
 async def _serve_grpc(port: int, role: str, args: list[str]) -> None:
     server = grpc.aio.server()

@@ -12,12 +12,12 @@ import statistics
 import time
 import uuid
 
-import grpc
 import httpx
 from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 
 from bench.harness import BenchMesh, summary
 from mesh.identity import user_metadata
+from mesh.tls import coordinator_channel
 from testing.sse import new_conversation, send_message
 
 QUESTION = "What is late?"
@@ -30,7 +30,8 @@ async def _rounds(bench: BenchMesh, n: int) -> tuple[list[float], list[float], l
     health: list[float] = []
     headers = bench.auth("carol")
     metadata = user_metadata("carol")
-    async with grpc.aio.insecure_channel(bench.mesh.coordinator_addr) as channel:
+    # The bench's own certificate (ops/internal-clients.yaml lets it act for users).
+    async with coordinator_channel(bench.mesh.coordinator_addr, bench.mesh.tls_dir("bench")) as channel:
         stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
         created = await stub.CreateConversation(
             coordinator_pb2.CreateConversationRequest(), metadata=metadata

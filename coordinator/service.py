@@ -19,6 +19,7 @@ from mesh.admission import RETRY_AFTER_METADATA_KEY, Overloaded, TurnAdmission
 from mesh.identity import caller_user_id
 from mesh.storage.conversation_list import BadPageToken, page_size_of
 from mesh.storage.mongo import StoreUnavailable
+from mesh.storage.study import StudyStore
 from mesh.storage.turns import ConversationStore, TurnStore
 from mesh.turn_metrics import UNSET_COHORT, record_feedback, record_satisfaction
 
@@ -35,12 +36,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         turns: TurnStore,
         *,
         admission: TurnAdmission | None = None,
+        study: StudyStore | None = None,
     ) -> None:
         self._agents = agents
         # Counts turns until they end, not until their caller leaves: a turn keeps running without it.
         self._admission = admission or TurnAdmission("coordinator", 0)
         self._conversations = conversations
         self._turns = turns
+        self._study = study
         self._pipeline = TurnPipeline(agents, turns)
         # Turns keep running when their caller goes away, so an answer is never lost; kept here so the
         # tasks are not garbage-collected mid-turn.
@@ -190,6 +193,21 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             await _pass_on(exc, context)
         record_satisfaction(cohort=self._cohort_of(user_id), score=request.score)
         return coordinator_pb2.SubmitSatisfactionResponse(satisfaction_id=reply.satisfaction_id)
+
+    async def RecordStudyEvents(  # noqa: N802 - gRPC method name
+        self,
+        request: coordinator_pb2.RecordStudyEventsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> coordinator_pb2.RecordStudyEventsResponse:
+        user_id = caller_user_id(context)
+        validation.check_study_records(request.records)
+        if self._study is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, "this coordinator does not store study records"
+            )
+        assert self._study is not None
+        stored = await self._study.record(user_id, request.records)
+        return coordinator_pb2.RecordStudyEventsResponse(stored=stored)
 
     def _cohort_of(self, user_id: str) -> str:
         """The user's rollout cohort for the `cohort` label of turn metrics (computed from the flags)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from assist.v1 import common_pb2, coordinator_pb2
 from grpc_interceptor.exceptions import InvalidArgument
@@ -50,3 +51,17 @@ def check_rating(rating: int) -> None:
 def check_score(score: int) -> None:
     if not 1 <= score <= 5:
         raise InvalidArgument("score must be between 1 and 5")
+
+
+MAX_STUDY_RECORDS = 50
+
+
+def check_study_records(records: Sequence[coordinator_pb2.StudyRecord]) -> None:
+    """Ids and counts; the store checks what each record's kind requires (mesh/storage/study.py)."""
+    if not 1 <= len(records) <= MAX_STUDY_RECORDS:
+        raise InvalidArgument(f"records must hold 1 to {MAX_STUDY_RECORDS} records")
+    for i, record in enumerate(records):
+        check_id(record.record_id, f"records[{i}].record_id")
+        check_id(record.session_id, f"records[{i}].session_id")
+        if record.task_id:
+            check_id(record.task_id, f"records[{i}].task_id")

@@ -1,8 +1,9 @@
 """The demo site: a stand-in for the existing task-management website that embeds the assistant.
 
 It plays the host's part of the integration: its own sign-in (a signed `demo_user` cookie), a `/token`
-endpoint that signs a short-lived JWT for the signed-in user (what the widget's `token-url` fetches), and
-pages that embed the widget with one script tag and one element. The development launcher's edge
+endpoint that signs a short-lived JWT for the signed-in user (what the widget's `token-url` fetches), its
+public keys at `/.well-known/jwks.json` (rotated with `python -m demo.signing_keys rotate` while it runs,
+demo/keyring.py), and pages that embed the widget with one script tag and one element. The development launcher's edge
 (`devtools.demo_edge`) mounts this app at `/` and serves `/v1/*` and `/widget/*` itself; the production
 edge never imports it.
 """
@@ -23,9 +24,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from demo.data import STATUSES, DemoData, DemoUser
+from demo.keyring import LiveKeyring
 from demo.pages import login_page, not_found_page, task_list_page, task_page
 from demo.task_source import TaskSource, task_source_for
-from mesh.auth import TokenSigner
+from mesh.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
 COOKIE_NAME = "demo_user"
 COOKIE_MAX_AGE_S = 7 * 24 * 3600
@@ -103,7 +105,9 @@ def _valid_due_date(value: str) -> bool:
 
 def create_demo_app(
     *,
-    signer: TokenSigner,
+    keys: LiveKeyring,
+    issuer: str = DEFAULT_ISSUER,
+    audience: str = DEFAULT_AUDIENCE,
     host_db_dsn: str | None = None,
     data_path: Path | None = None,
     cookie_secret: bytes | None = None,
@@ -208,9 +212,14 @@ def create_demo_app(
                 status_code=401,
                 headers={"Cache-Control": "no-store"},
             )
+        signer = keys.now().signer(issuer=issuer, audience=audience)
         return JSONResponse(
             {"token": signer.sign(user.user_id, user.display_name)}, headers={"Cache-Control": "no-store"}
         )
+
+    async def jwks(_: Request) -> Response:
+        # A short max-age as real hosts send; the edge refetches on an unknown kid anyway.
+        return JSONResponse(keys.now().jwks(), headers={"Cache-Control": "public, max-age=60"})
 
     return Starlette(
         routes=[
@@ -222,5 +231,6 @@ def create_demo_app(
             Route("/logout", logout, methods=["GET", "POST"]),
             Route("/token", token),
             Mount("/demo-assets", app=StaticFiles(directory=STATIC), name="demo-assets"),
+            Route("/.well-known/jwks.json", jwks),
         ]
     )

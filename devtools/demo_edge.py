@@ -1,7 +1,9 @@
 """`python -m devtools.demo_edge`: the edge with the demo task site mounted at `/`, for `./dev up` and tests.
 
-The demo site plays the host website: it signs users' tokens with the local development key pair, which
-this edge also verifies with. The production edge (`python -m edge`) knows nothing of either.
+The demo site plays the host website: it signs users' tokens with its keyring (demo/keyring.py) and
+publishes the public keys at `/.well-known/jwks.json`, which this edge fetches like any host's JWKS
+(AUTH_JWKS_URL, by default its own address), so a key rotation (`python -m demo.signing_keys rotate`) is picked
+up without a restart. The production edge (`python -m edge`) knows nothing of the demo.
 """
 
 from __future__ import annotations
@@ -10,36 +12,36 @@ from pathlib import Path
 
 from starlette.routing import Mount
 
+from demo.keyring import LiveKeyring
 from demo.site import create_demo_app
 from edge.app import create_app
 from edge.server import configure_process, serve, verifier_for
 from edge.settings import EdgeSettings
-from mesh.auth import TokenSigner, load_or_create_dev_keypair
 from mesh.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class DemoEdgeSettings(EdgeSettings):
-    # Tokens are signed and verified with the development key pair kept here (created on first use).
+    # The demo site's signing keys (created on first use).
     dev_keys_dir: Path = ROOT / ".local" / "dev-keys"
-    auth_public_key_file: str = ""
     # The host site's task database (the local stack's); empty: the site shows data.json read-only.
     host_db_dsn: str = ""
 
 
 def main() -> None:
     settings = load_settings(DemoEdgeSettings)
+    if not settings.auth_jwks_url and not settings.auth_public_key_file:
+        own = f"http://127.0.0.1:{settings.port}/.well-known/jwks.json"
+        settings = settings.model_copy(update={"auth_jwks_url": own})
     configure_process(settings)
-    private_pem, public_pem = load_or_create_dev_keypair(settings.dev_keys_dir)
-    signer = TokenSigner(private_pem, issuer=settings.auth_issuer, audience=settings.auth_audience)
-    app = create_app(
-        settings,
-        verifier_for(settings, public_pem),
-        extra_routes=[
-            Mount("/", app=create_demo_app(signer=signer, host_db_dsn=settings.host_db_dsn or None))
-        ],
+    site = create_demo_app(
+        keys=LiveKeyring(settings.dev_keys_dir),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        host_db_dsn=settings.host_db_dsn or None,
     )
+    app = create_app(settings, verifier_for(settings), extra_routes=[Mount("/", app=site)])
     serve(app, settings)
 
 

@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from demo.keyring import public_key_file
 from devtools.probes import grpc_serving, http_ok
-from mesh.auth import dev_public_key_file
 from mesh.components import COMPONENTS, Component
+from mesh.tls import ensure_dev_pki
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # and Kafka (15432-20800 with any STACK_PORT_OFFSET) and below FerretDB's (27027 and up), so a server a test
 # stops for a while never finds its port taken by a mesh when it comes back.
 _PORT_RANGE = range(21000, 27000)
+# The processes that speak mutual TLS: the coordinator serves it, the edge is its client.
+_MTLS_COMPONENTS = frozenset({"coordinator", "edge"})
 
 
 def free_port() -> int:
@@ -69,6 +72,9 @@ class Mesh:
     components: dict[str, Placed]
     env: dict[str, str]
     log_dir: Path
+    # The development PKI (mesh/tls.py): one TLS directory per identity. The coordinator serves mutual
+    # TLS with `coordinator/`, the edge presents `edge/`, the launcher's health probe `probe/`.
+    tls_root: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # The `mesh` label of this mesh's series in the local Prometheus (one stack scrapes many meshes).
     mesh_id: str = field(default_factory=lambda: f"mesh-{os.getpid()}-{random.randrange(16**6):06x}")
@@ -98,6 +104,10 @@ class Mesh:
         written.write_text(json.dumps(self.scrape_targets(), indent=1))
         written.replace(path)
 
+    def tls_dir(self, identity: str) -> Path:
+        """The TLS directory (ca.crt, tls.crt, tls.key) of a development identity."""
+        return self.tls_root / identity
+
     @property
     def edge_url(self) -> str:
         return f"http://127.0.0.1:{self.components['edge'].port}"
@@ -112,6 +122,22 @@ class Mesh:
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.components[name].port}"
 
+    def process_env(self, name: str) -> dict[str, str]:
+        """The environment component `name` runs with: the mesh's, plus its own address, ports and
+        certificate. A test starting a second copy of a component (another edge) starts from this."""
+        comp = self.components[name]
+        env = dict(self.env)
+        if comp.spec.kind == "grpc":
+            env["LISTEN_ADDR"] = self.address(name)
+        elif comp.spec.kind == "http":
+            env["HOST"] = "127.0.0.1"
+            env["PORT"] = str(comp.port)
+        if name in _MTLS_COMPONENTS:
+            env["MESH_TLS_DIR"] = str(self.tls_dir(name))
+        env["SERVICE_NAME"] = name
+        env["METRICS_PORT"] = str(comp.metrics_port)
+        return env
+
     def start(self, *names: str) -> None:
         """Start the named components (all when none are named) that are not running."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -121,14 +147,7 @@ class Mesh:
             if running is not None and running.poll() is None:
                 continue
             comp = self.components[name]
-            env = dict(self.env)
-            if comp.spec.kind == "grpc":
-                env["LISTEN_ADDR"] = self.address(name)
-            elif comp.spec.kind == "http":
-                env["HOST"] = "127.0.0.1"
-                env["PORT"] = str(comp.port)
-            env["SERVICE_NAME"] = name
-            env["METRICS_PORT"] = str(comp.metrics_port)
+            env = self.process_env(name)
             log = (self.log_dir / f"{name}.log").open("ab")
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", comp.module],
@@ -141,13 +160,10 @@ class Mesh:
         self.wait_ready(*names)
 
     def wait_ready(self, *names: str, timeout_s: float | None = None) -> None:
-        """Wait until the named components (all when none are named) answer their health check.
-
-        The budget is `timeout_s`, else MESH_READY_TIMEOUT_S (default 60 s): on a machine shared with
-        other builds, eleven Python processes importing gRPC at once can take longer than a minute.
-        """
+        # MESH_READY_TIMEOUT_S: more time on a machine shared with other heavy jobs (seen: 10 processes
+        # importing at once under a load of 30 on 2 cores took over a minute).
         if timeout_s is None:
-            timeout_s = float(os.environ.get("MESH_READY_TIMEOUT_S") or 60.0)
+            timeout_s = float(self.env.get("MESH_READY_TIMEOUT_S") or 60.0)
         deadline = time.monotonic() + timeout_s
         for name in names or tuple(self.components):
             comp = self.components[name]
@@ -168,7 +184,8 @@ class Mesh:
             return True
         if comp.spec.health == "http":
             return http_ok(f"http://127.0.0.1:{comp.port}{comp.spec.health_path}")
-        return grpc_serving(self.address(comp.name))
+        tls = self.tls_dir("probe") if comp.name in _MTLS_COMPONENTS else None
+        return grpc_serving(self.address(comp.name), tls_dir=tls)
 
     def stop(self, *names: str, timeout_s: float = 15.0) -> None:
         """SIGTERM the named components (all when none are named), then SIGKILL what is left."""
@@ -204,8 +221,12 @@ def plan_mesh(
     Fixed ports (the run command) are each component's default plus `port_offset`, so a second mesh can
     run beside `./dev up`; otherwise (tests) every port is a free one. The environment carries every
     address a process needs: its settings have no local defaults. With `demo_site` the edge is
-    `devtools.demo_edge`, serving the demo task site at `/`; tokens are signed with the development key
-    pair in DEV_KEYS_DIR (default .local/dev-keys), whose public half every edge verifies with.
+    `devtools.demo_edge`, serving the demo task site at `/`, whose keyring (DEV_KEYS_DIR, default
+    .local/dev-keys, demo/keyring.py) signs users' tokens; that edge verifies them against the site's
+    JWKS, as a production edge does against its host's. A plain edge verifies with the current public key.
+    The coordinator serves mutual TLS with certificates from the development PKI in MESH_TLS_ROOT
+    (default .local/tls), made here on first use, and the policy in INTERNAL_CLIENTS_FILE (default
+    ops/internal-clients.yaml).
     """
     components: dict[str, Placed] = {}
     for spec in COMPONENTS:
@@ -231,6 +252,12 @@ def plan_mesh(
     env.update(extra_env or {})
     keys_dir = Path(env.get("DEV_KEYS_DIR") or ROOT / ".local" / "dev-keys")
     env["DEV_KEYS_DIR"] = str(keys_dir)
-    env.setdefault("AUTH_PUBLIC_KEY_FILE", str(dev_public_key_file(keys_dir)))
+    if demo_site:
+        env.setdefault("AUTH_JWKS_URL", f"http://127.0.0.1:{components['edge'].port}/.well-known/jwks.json")
+    else:
+        env.setdefault("AUTH_PUBLIC_KEY_FILE", str(public_key_file(keys_dir)))
     env.setdefault("HOST_SYNC_MAPPING_FILE", str(ROOT / "host_sync" / "mappings" / "demo.yaml"))
-    return Mesh(components=components, env=env, log_dir=log_dir)
+    tls_root = ensure_dev_pki(Path(env.get("MESH_TLS_ROOT") or ROOT / ".local" / "tls"))
+    env["MESH_TLS_ROOT"] = str(tls_root)
+    env.setdefault("INTERNAL_CLIENTS_FILE", str(ROOT / "ops" / "internal-clients.yaml"))
+    return Mesh(components=components, env=env, log_dir=log_dir, tls_root=tls_root)

@@ -143,12 +143,18 @@ def http_ok(url: str, timeout_s: float = 0.5) -> bool:
         return False
 
 
-def grpc_serving(address: str, timeout_s: float = 0.5) -> bool:
-    """The server's gRPC health service reports SERVING."""
+def grpc_serving(address: str, timeout_s: float = 0.5, tls_dir: Path | None = None) -> bool:
+    """The server's gRPC health service reports SERVING; over mutual TLS with the files in `tls_dir`."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
+    from mesh.tls import TlsFiles
+
+    if tls_dir is None:
+        channel = grpc.insecure_channel(address)
+    else:
+        channel = grpc.secure_channel(address, TlsFiles(tls_dir).channel_credentials())
+    with channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=timeout_s

@@ -52,7 +52,8 @@ def main() -> None:
         print(
             f"\nAssist mesh is up in {time.monotonic() - started:.1f} s.\n"
             f"  Demo site with the widget:  {mesh.edge_url}/\n"
-            f"  Coordinator gRPC API:       {mesh.coordinator_addr}\n"
+            f"  Coordinator gRPC API:       {mesh.coordinator_addr} (mutual TLS; a client certificate: "
+            f"{mesh.tls_dir('assist-cli')}/, see docs/internal-api.md)\n"
             f"  Prometheus metrics:         {mesh.metrics_url('coordinator')} (ports {metrics_ports[0]}-{metrics_ports[-1]})\n"
             f"  Prometheus (scrapes it):    {prometheus_line(mesh)}\n"
             f"  Logs:                       {Path(mesh.log_dir).relative_to(ROOT)}/\n"

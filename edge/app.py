@@ -31,9 +31,10 @@ from edge.transcoder import (
     read_json_body,
 )
 from mesh.admission import TurnAdmission
-from mesh.auth import AuthError, TokenVerifier
+from mesh.auth import AuthError, KeysUnavailable, TokenVerifier
 from mesh.red_metrics import rpc_client_metrics
 from mesh.storage.redis_store import RateLimiter, make_redis
+from mesh.tls import coordinator_channel
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,14 @@ def _api_handler(route: HttpRoute, current: Callable[[], EdgeState]) -> Handler:
     async def handle(request: Request) -> Response:
         state = current()
         try:
-            principal = state.verifier.verify_authorization_header(request.headers.get("authorization"))
+            principal = await state.verifier.verify_authorization_header(request.headers.get("authorization"))
         except AuthError as exc:
             return error_response(401, "UNAUTHENTICATED", str(exc))
+        except KeysUnavailable:
+            log.warning("the host's JWKS cannot be fetched; a token with an uncached key was refused")
+            return error_response(
+                503, "UNAVAILABLE", "sign-in cannot be checked right now; try again shortly", retryable=True
+            )
         if route.server_streaming:
             allowed, retry_after_s = await state.turn_limiter.allow(principal.user_id)
             if not allowed:
@@ -181,13 +187,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # The channel belongs to the server's event loop, so it is made here rather than at import.
-        chan = channel or grpc.aio.insecure_channel(
-            settings.coordinator_addr, interceptors=rpc_client_metrics()
+        chan = channel or coordinator_channel(
+            settings.coordinator_addr, settings.mesh_tls_dir or None, interceptors=rpc_client_metrics()
         )
         redis = make_redis(settings.redis_url, settings.redis_timeout_s)
         holder["state"] = EdgeState(settings, chan, verifier, redis)
         yield
         await redis.aclose()
+        await verifier.aclose()
         if channel is None:
             await chan.close(None)
 

@@ -11,7 +11,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from edge.settings import EdgeSettings
-from mesh.auth import TokenVerifier
+from mesh.auth import JwksKeys, KeySource, StaticKey, TokenVerifier
 from mesh.config import ConfigurationError
 from mesh.logs import configure_logging
 from mesh.telemetry import configure_telemetry
@@ -23,17 +23,34 @@ def configure_process(settings: EdgeSettings) -> None:
     configure_telemetry(settings, grpc_server=False, grpc_client=True)
 
 
-def verifier_for(settings: EdgeSettings, public_pem: bytes | None = None) -> TokenVerifier:
-    """The verifier of users' tokens: the public key in AUTH_PUBLIC_KEY_FILE unless one is given."""
-    if public_pem is None:
+def verifier_for(settings: EdgeSettings) -> TokenVerifier:
+    """The verifier of users' tokens: the host's JWKS (AUTH_JWKS_URL), else the development key file."""
+    keys: KeySource
+    if settings.auth_jwks_url:
+        keys = JwksKeys(
+            settings.auth_jwks_url,
+            cache_s=settings.auth_jwks_cache_s,
+            min_refetch_s=settings.auth_jwks_min_refetch_s,
+        )
+    elif settings.auth_public_key_file:
         path = Path(settings.auth_public_key_file)
         try:
-            public_pem = path.read_bytes()
+            keys = StaticKey(path.read_bytes())
         except OSError as exc:
             raise ConfigurationError(
                 f"{settings.service_name}: configuration error: AUTH_PUBLIC_KEY_FILE ({path}): {exc.strerror}"
             ) from None
-    return TokenVerifier(public_pem, issuer=settings.auth_issuer, audience=settings.auth_audience)
+    else:
+        raise ConfigurationError(
+            f"{settings.service_name}: configuration error: missing AUTH_JWKS_URL "
+            "(or AUTH_PUBLIC_KEY_FILE for development)"
+        )
+    return TokenVerifier(
+        keys,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        leeway_seconds=settings.auth_leeway_s,
+    )
 
 
 def serve(app: Starlette, settings: EdgeSettings) -> None:

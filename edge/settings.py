@@ -16,10 +16,20 @@ class EdgeSettings(CommonSettings, RedisSettings):
     host: str = "0.0.0.0"
     port: int = component("edge").port
     coordinator_addr: str
-    # The public key that verifies users' tokens (PEM file); the development launcher supplies its own.
-    auth_public_key_file: str
+    # Where the host publishes the public keys of users' tokens (its JWKS). Keys are chosen by `kid`,
+    # cached AUTH_JWKS_CACHE_S, and refetched on an unknown kid at most once per AUTH_JWKS_MIN_REFETCH_S.
+    auth_jwks_url: str = ""
+    auth_jwks_cache_s: float = 300.0
+    auth_jwks_min_refetch_s: float = 5.0
+    # Development alternative to the JWKS: one public key (PEM file). One of the two is required.
+    auth_public_key_file: str = ""
     auth_issuer: str = "assist-demo-site"
     auth_audience: str = "assist-edge"
+    # Clock skew tolerated on exp/nbf/iat (RFC 8725 asks for a small one).
+    auth_leeway_s: int = 30
+    # The edge's client certificate for the coordinator (ca.crt, tls.crt, tls.key); empty: plaintext,
+    # which a coordinator serving mTLS refuses (docs/internal-api.md).
+    mesh_tls_dir: str = ""
     widget_bundle: Path = ROOT / "widget" / "dist" / "assist-chat.js"
     # Comma-separated origins allowed to call the API from another site; empty: same origin only.
     cors_origins: str = ""

@@ -8,6 +8,10 @@ Runs the task-grounded questions of `eval/nlg_cases.json` through the local writ
   today, or a date from the question); nothing invented;
 - language: the answer is in the language asked for (titles left out, they are user data).
 
+`--cases FILE` runs another cases file (reviewed feedback cases: `eval/feedback_cases.json`, exported by
+`python -m support export-cases`); `--compare A,B` runs them with two prompt versions through Gemini and
+prints each check's pass rate side by side (eval/prompt_compare.py).
+
 `--temperatures` overrides every prompt's temperature in turn and `--repeats` asks each question several
 times, so the same command measures how grounding holds up as sampling warms: the evidence behind the
 temperatures in `agents/nlg/prompts/*.toml`.
@@ -37,6 +41,7 @@ from agents.nlg.gemini_writer import GeminiWriter
 from agents.nlg.local_writer import LocalWriter
 from agents.nlg.prompts import PromptBook, load_prompts
 from agents.nlu.language import detect_language
+from eval.prompt_compare import SideResult, book_tags, prompts_at, scratch_dir, side_by_side
 from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, StreamInterrupted
 
 CASES = Path(__file__).resolve().parent / "nlg_cases.json"
@@ -57,9 +62,19 @@ _SPANS = re.compile(r"\*\*\[?(.+?)\]?(?:\([^)]*\))?\*\*|\[([^\]]+)\]\([^)]*\)")
 Writer = Callable[[nlg_pb2.GenerationInput], Awaitable[str]]
 
 
-def load_cases(path: Path = CASES) -> list[tuple[str, nlg_pb2.GenerationInput, dict[str, Any]]]:
+Case = tuple[str, nlg_pb2.GenerationInput, dict[str, Any]]
+
+
+def load_cases(path: Path = CASES) -> list[Case]:
+    """The file's cases, leaving out candidates not yet accepted by a reviewer (`"review": "pending"`).
+
+    Curated cases carry no `review` field; cases exported from feedback (`python -m support export-cases`)
+    run only once someone set `"review": "accepted"`.
+    """
     cases = []
     for raw in json.loads(path.read_text(encoding="utf-8"))["cases"]:
+        if raw.get("review", "accepted") != "accepted":
+            continue
         inp = nlg_pb2.GenerationInput(
             user_id="eval",
             text=raw["question"],
@@ -165,20 +180,32 @@ def with_temperature(book: PromptBook, temperature: float) -> PromptBook:
     return PromptBook(book.system, prompts)
 
 
-async def run(name: str, write: Writer, repeats: int, verbose: bool) -> Counter[str]:
+async def run(
+    name: str,
+    write: Writer,
+    repeats: int,
+    verbose: bool,
+    cases: list[Case] | None = None,
+    all_passed: set[str] | None = None,
+) -> Counter[str]:
+    """Ask every case `repeats` times; count passes per check (`all_passed` gets cases that always pass)."""
     passed: Counter[str] = Counter()
-    for case_id, inp, expect in load_cases():
+    failed: set[str] = set()
+    for case_id, inp, expect in load_cases() if cases is None else cases:
         for _ in range(repeats):
             try:
                 answer = await write(inp)
             except (LlmUnavailable, StreamInterrupted) as exc:
                 print(f"  {case_id}: no answer ({exc})")
                 passed["total"] += 1
+                failed.add(case_id)
                 continue
             problems = check(inp, expect, answer)
             passed["total"] += 1
             passed.update(c for c in CHECKS if not problems[c])
             passed["all"] += not any(problems.values())
+            if any(problems.values()):
+                failed.add(case_id)
             if verbose or any(problems.values()):
                 flat = "; ".join(p for c in CHECKS for p in problems[c]) or "ok"
                 print(f"  {case_id}: {flat}\n    {answer!r}" if verbose else f"  {case_id}: {flat}")
@@ -187,12 +214,45 @@ async def run(name: str, write: Writer, repeats: int, verbose: bool) -> Counter[
         f"{name}: {passed['all']}/{total} answers pass every check; "
         + ", ".join(f"{c} {passed[c]}/{total}" for c in CHECKS)
     )
+    if all_passed is not None:
+        all_passed.update({case_id for case_id, _, _ in cases or load_cases()} - failed)
     return passed
 
 
-async def main_async(temperatures: list[float] | None, repeats: int, verbose: bool) -> None:
+async def compare(cases: list[Case], specs: list[str], repeats: int, verbose: bool) -> int:
+    """Run the cases with each prompt version through Gemini and print the pass rates side by side."""
+    settings = LlmSettings()
+    if not settings.is_configured():
+        print(
+            "--compare needs Gemini (GEMINI_API_KEY or Vertex AI settings): the local writer has no prompts"
+        )
+        return 2
+    if not cases:
+        print('no reviewed case to run (cases marked "review": "pending" are left out)')
+        return 2
+    client = LlmClient(settings)
+    results: list[SideResult] = []
+    try:
+        with scratch_dir() as workdir:
+            for spec in specs:
+                book = prompts_at(spec, Path(workdir))
+                side = SideResult(label=spec, tags=book_tags(book))
+                print(f"== {spec}: {side.tags}")
+                side.passed = await run(
+                    spec, gemini_writer(client, book), repeats, verbose, cases, side.all_passed
+                )
+                results.append(side)
+    finally:
+        await client.aclose()
+    print("\n" + side_by_side(results, CHECKS))
+    return 0
+
+
+async def main_async(
+    temperatures: list[float] | None, repeats: int, verbose: bool, cases: list[Case] | None = None
+) -> None:
     print("== local writer")
-    await run("local writer", local_writer, 1, verbose)
+    await run("local writer", local_writer, 1, verbose, cases)
     settings = LlmSettings()
     if not settings.is_configured():
         print("\n(no GEMINI_API_KEY: set it to run the same questions through Gemini)")
@@ -204,19 +264,28 @@ async def main_async(temperatures: list[float] | None, repeats: int, verbose: bo
             used = book if temperature is None else with_temperature(book, temperature)
             label = "shipped temperatures" if temperature is None else f"temperature {temperature}"
             print(f"\n== gemini ({settings.gemini_model}), {label}, {repeats} run(s) per question")
-            await run(f"gemini, {label}", gemini_writer(client, used), repeats, verbose)
+            await run(f"gemini, {label}", gemini_writer(client, used), repeats, verbose, cases)
     finally:
         await client.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.nlg", description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=Path, help="a cases file (default eval/nlg_cases.json)")
+    parser.add_argument(
+        "--compare",
+        help="two prompt versions to compare: shipped, git:REV or a directory (e.g. git:main,shipped)",
+    )
     parser.add_argument("--temperatures", help="comma-separated temperatures to compare (Gemini runs only)")
     parser.add_argument("--repeats", type=int, default=1, help="times each question is asked (Gemini runs)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every answer")
     args = parser.parse_args(argv)
+    cases = load_cases(args.cases) if args.cases else None
+    if args.compare:
+        specs = [s.strip() for s in args.compare.split(",") if s.strip()]
+        return asyncio.run(compare(cases or load_cases(), specs, args.repeats, args.verbose))
     temperatures = [float(t) for t in args.temperatures.split(",")] if args.temperatures else None
-    asyncio.run(main_async(temperatures, args.repeats, args.verbose))
+    asyncio.run(main_async(temperatures, args.repeats, args.verbose, cases))
     return 0
 
 

@@ -16,9 +16,9 @@ from assist.v1 import events_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from agents.guard.screen import redact
 from history_import.rows import Message
 from mesh.events.kafka import INTERACTIONS_TOPIC
+from mesh.pii import redact
 from mesh.storage.mongo import Database, Document, outbox_entry, unavailable_as_store_error
 from mesh.storage.turns import HISTORY_KEEP
 

@@ -54,8 +54,12 @@ async def create_server(
     *,
     address: str = "127.0.0.1:0",
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """Build and start a server with the given servicers; returns it with its bound port and health."""
+    """Build and start a server with the given servicers; returns it with its bound port and health.
+
+    With `credentials` the port serves TLS (the coordinator: mutual TLS, mesh/tls.py); else plaintext.
+    """
     server = grpc.aio.server(
         # Metrics outermost: they record the status the caller gets, after the error mapping.
         interceptors=[RpcServerMetricsInterceptor(), ErrorStatusInterceptor(), *interceptors],
@@ -67,7 +71,10 @@ async def create_server(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(address)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise RuntimeError(f"could not bind the gRPC server to {address}")
     await server.start()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+
+import grpc
 
 from mesh import event_loop
 from mesh.config import CommonSettings
@@ -26,14 +28,30 @@ class AgentSettings(CommonSettings):
     grace_seconds: float = 10.0
 
 
-def run_agent(settings: AgentSettings, factory: ServiceFactory, *, grpc_client: bool = False) -> None:
-    """Run an agent until SIGTERM; in-flight calls finish before it exits."""
+def run_agent(
+    settings: AgentSettings,
+    factory: ServiceFactory,
+    *,
+    grpc_client: bool = False,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    credentials: grpc.ServerCredentials | None = None,
+) -> None:
+    """Run an agent until SIGTERM; in-flight calls finish before it exits.
+
+    `interceptors` and `credentials` (TLS) are the coordinator's: it checks who calls it (mesh/tls.py).
+    """
     configure_logging(settings.service_name, settings.log_level)
     configure_telemetry(settings, grpc_client=grpc_client)
 
     async def main() -> None:
         async with factory() as (register, names):
-            server, port, health = await create_server(register, names, address=settings.listen_addr)
+            server, port, health = await create_server(
+                register,
+                names,
+                address=settings.listen_addr,
+                interceptors=interceptors,
+                credentials=credentials,
+            )
             log.info("listening", extra={"port": port, "services": list(names)})
             await serve_until_signalled(server, health, grace_seconds=settings.grace_seconds)
 

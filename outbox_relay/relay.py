@@ -41,7 +41,7 @@ from mesh.storage.mongo import (
 log = logging.getLogger("assist.events.outbox")
 
 ProducerFactory = Callable[[], AIOKafkaProducer]
-OUTBOX_COLLECTIONS = ("turns", "feedback", "satisfaction", "task_changes")
+OUTBOX_COLLECTIONS = ("turns", "feedback", "satisfaction", "task_changes", "study")
 
 
 class PublishError(Exception):

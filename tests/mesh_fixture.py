@@ -12,11 +12,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 
+from demo.keyring import load_or_create
 from demo.seed import seed_demo_tasks, seed_host_database
 from devtools.launcher import ROOT, Mesh, plan_mesh
-from mesh.auth import TokenSigner, load_or_create_dev_keypair
+from mesh.auth import TokenSigner
+from mesh.tls import coordinator_channel
 from tests.local_stack import Stack, mongo_uri_for
 
 
@@ -26,7 +29,7 @@ class MeshUnderTest:
 
     mesh: Mesh
     mongo_uri: str
-    signer: TokenSigner
+    keys_dir: Path
 
     @property
     def edge_url(self) -> str:
@@ -36,8 +39,20 @@ class MeshUnderTest:
     def coordinator_addr(self) -> str:
         return self.mesh.coordinator_addr
 
+    @property
+    def signer(self) -> TokenSigner:
+        """The demo site's current signing key (reread: a test may have rotated it)."""
+        return load_or_create(self.keys_dir).signer()
+
     def token(self, user_id: str) -> str:
         return self.signer.sign(user_id, user_id.title())
+
+    def tls_dir(self, identity: str) -> Path:
+        return self.mesh.tls_dir(identity)
+
+    def coordinator_channel(self, identity: str = "assist-cli") -> grpc.aio.Channel:
+        """A channel to the coordinator presenting `identity`'s certificate (ops/internal-clients.yaml)."""
+        return coordinator_channel(self.coordinator_addr, self.tls_dir(identity))
 
     def auth(self, user_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user_id)}"}
@@ -47,8 +62,11 @@ class MeshUnderTest:
 def running_mesh(
     stack: Stack, keys_dir: Path, *, name: str = "e2e", extra_env: dict[str, str] | None = None
 ) -> Iterator[MeshUnderTest]:
-    """Start every process of the mesh on its own database (seeded with the demo tasks); stop it after."""
-    private_pem, _ = load_or_create_dev_keypair(keys_dir)
+    """Start every process of the mesh on its own database (seeded with the demo tasks); stop it after.
+
+    The demo site's keyring is in `keys_dir`, the development PKI beside it (`<keys_dir>-tls`).
+    """
+    load_or_create(keys_dir)
     database = f"{name}_{uuid.uuid4().hex[:10]}"
     mongo_uri = mongo_uri_for(stack, database)
     asyncio.run(seed_demo_tasks(mongo_uri))
@@ -59,6 +77,9 @@ def running_mesh(
         log_dir=ROOT / "test-artifacts" / "logs" / database,
         extra_env={
             "DEV_KEYS_DIR": str(keys_dir),
+            "MESH_TLS_ROOT": str(keys_dir.with_name(f"{keys_dir.name}-tls")),
+            # Rotation tests wait for the edge's next JWKS fetch; a second is enough between fetches.
+            "AUTH_JWKS_MIN_REFETCH_S": "1",
             "ANALYTICS_GROUP_ID": f"analytics-{database}",
             "LOG_LEVEL": "INFO",
             # Tests send turns faster than a person; the limiter has a test of its own.
@@ -68,7 +89,7 @@ def running_mesh(
     )
     try:
         mesh.start()
-        yield MeshUnderTest(mesh=mesh, mongo_uri=mongo_uri, signer=TokenSigner(private_pem))
+        yield MeshUnderTest(mesh=mesh, mongo_uri=mongo_uri, keys_dir=keys_dir)
     finally:
         mesh.stop()
 

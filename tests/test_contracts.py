@@ -45,6 +45,7 @@ def test_http_routes_are_read_from_the_contract() -> None:
         ("GET", "/v1/conversations/{conversation_id}/messages"),
         ("POST", "/v1/messages/{message_id}/feedback"),
         ("POST", "/v1/conversations/{conversation_id}/satisfaction"),
+        ("POST", "/v1/study/events"),
     }
     converse = routes[("POST", "/v1/conversations/{conversation_id}/messages")]
     assert converse.server_streaming

@@ -10,7 +10,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROCESSES = ("agents", "coordinator", "edge", "outbox_relay", "analytics", "host_sync", "history_import")
+PROCESSES = (
+    "agents",
+    "coordinator",
+    "edge",
+    "outbox_relay",
+    "analytics",
+    "host_sync",
+    "history_import",
+    "support",
+)
 DEVELOPMENT = ("devtools", "demo", "testing", "bench", "eval", "tests")
 
 

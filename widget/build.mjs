@@ -10,7 +10,7 @@ const OUT = "dist/assist-chat.js";
 
 if (process.argv.includes("--test-lib")) {
   await build({
-    entryPoints: ["src/sse.ts", "src/markdown.ts", "src/i18n.ts", "src/auth.ts", "src/conversation.ts", "src/past.ts"],
+    entryPoints: ["src/sse.ts", "src/markdown.ts", "src/i18n.ts", "src/auth.ts", "src/conversation.ts", "src/study/recorder.ts", "src/past.ts"],
     outdir: "dist/test-lib",
     bundle: true,
     format: "esm",

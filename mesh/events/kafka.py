@@ -22,7 +22,8 @@ log = logging.getLogger("assist.events")
 INTERACTIONS_TOPIC = "assist.interactions.v1"  # InteractionEvent, keyed by conversation id
 FEEDBACK_TOPIC = "assist.feedback.v1"  # FeedbackEvent and SatisfactionEvent, keyed by conversation id
 TASKS_TOPIC = "assist.tasks.v1"  # TaskChangedEvent, keyed by task id
-ALL_TOPICS = (INTERACTIONS_TOPIC, FEEDBACK_TOPIC, TASKS_TOPIC)
+STUDY_TOPIC = "assist.study.v1"  # StudyEvent (usability study records), keyed by study session id
+ALL_TOPICS = (INTERACTIONS_TOPIC, FEEDBACK_TOPIC, TASKS_TOPIC, STUDY_TOPIC)
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka's error code, returned per topic by CreateTopics
 

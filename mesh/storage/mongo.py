@@ -117,7 +117,11 @@ def as_utc(value: datetime) -> datetime:
 # Every index the stores rely on. `claims` and `analytics_events` exist because FerretDB has no atomic
 # conditional update (see the module docstring); `tasks.due_sort` puts tasks without a due date last.
 INDEXES: dict[str, list[IndexModel]] = {
-    "conversations": [IndexModel([("user_id", ASCENDING), ("create_time", DESCENDING)], name="user_recent")],
+    "conversations": [
+        IndexModel([("user_id", ASCENDING), ("create_time", DESCENDING)], name="user_recent"),
+        # Support's time-range search and the retention job (`python -m support retention`).
+        IndexModel([("create_time", ASCENDING)], name="create_time"),
+    ],
     "turns": [
         IndexModel(
             [("conversation_id", ASCENDING), ("client_message_id", ASCENDING)],
@@ -131,6 +135,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
     ],
     "satisfaction": [
+        IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
+    ],
+    "study": [
         IndexModel([("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)], name="outbox_pending"),
     ],
     "tasks": [IndexModel([("assignee_ids", ASCENDING), ("due_sort", ASCENDING)], name="assignee_due")],

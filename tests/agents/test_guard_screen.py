@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from assist.v1 import guard_pb2
 
-from agents.guard.screen import cpf_valid, luhn_valid, screen
+from agents.guard.screen import screen
+from mesh.pii import cpf_valid, luhn_valid
 
 ALLOW, REDACT, BLOCK = (
     guard_pb2.GUARD_VERDICT_ALLOW,

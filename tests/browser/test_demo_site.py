@@ -10,21 +10,24 @@ from datetime import date, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
+import jwt
 import pytest
 from starlette.testclient import TestClient
 
 from demo import create_demo_app, load_demo_data
-from mesh.auth import TokenSigner, TokenVerifier, load_or_create_dev_keypair
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
-    return load_or_create_dev_keypair(tmp_path_factory.mktemp("keys"))
+from demo.keyring import LiveKeyring, rotate
+from mesh.auth import StaticKey, TokenVerifier
 
 
 @pytest.fixture
-def client(keys: tuple[bytes, bytes]) -> Iterator[TestClient]:
-    app = create_demo_app(signer=TokenSigner(keys[0]), cookie_secret=b"test-secret")
+def keys(tmp_path: Path) -> Path:
+    """The site's keyring directory (a fresh one per test: some rotate it)."""
+    return tmp_path / "keys"
+
+
+@pytest.fixture
+def client(keys: Path) -> Iterator[TestClient]:
+    app = create_demo_app(keys=LiveKeyring(keys), cookie_secret=b"test-secret")
     with TestClient(app, follow_redirects=False) as c:
         yield c
 
@@ -48,7 +51,7 @@ def test_sign_in_never_redirects_off_site(client: TestClient, target: str) -> No
     assert response.headers["location"] == "/"
 
 
-def test_token_is_signed_for_the_signed_in_user_only(client: TestClient, keys: tuple[bytes, bytes]) -> None:
+async def test_token_is_signed_for_the_signed_in_user_only(client: TestClient, keys: Path) -> None:
     anonymous = client.get("/token")
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["code"] == "UNAUTHENTICATED"
@@ -57,8 +60,28 @@ def test_token_is_signed_for_the_signed_in_user_only(client: TestClient, keys: t
     response = client.get("/token")
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
-    principal = TokenVerifier(keys[1]).verify(response.json()["token"])
+    public_pem = (keys / "current.pub.pem").read_bytes()
+    principal = await TokenVerifier(StaticKey(public_pem)).verify(response.json()["token"])
     assert (principal.user_id, principal.display_name) == ("bruno", "Bruno Lima")
+
+
+def test_the_jwks_names_the_key_that_signs_and_follows_a_rotation_while_running(
+    client: TestClient, keys: Path
+) -> None:
+    sign_in(client, "ana")
+    first_kid = jwt.get_unverified_header(client.get("/token").json()["token"])["kid"]
+    published = client.get("/.well-known/jwks.json").json()["keys"]
+    assert [k["kid"] for k in published] == [first_kid]
+    assert published[0]["kty"] == "EC" and "d" not in published[0], "only the public half is published"
+
+    rotate(keys, keep_previous=1)
+    second_kid = jwt.get_unverified_header(client.get("/token").json()["token"])["kid"]
+    assert second_kid != first_kid
+    assert [k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]] == [second_kid, first_kid]
+
+    rotate(keys, keep_previous=0)
+    third = [k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]]
+    assert len(third) == 1 and third[0] not in (first_kid, second_kid)
 
 
 def test_an_edited_cookie_signs_nobody_in(client: TestClient) -> None:

@@ -8,14 +8,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 from starlette.testclient import TestClient
 
 from demo import create_demo_app
+from demo.keyring import LiveKeyring
 from demo.seed import seed_host_database
-from mesh.auth import TokenSigner, load_or_create_dev_keypair
 from tests.local_stack import Stack
 
 
@@ -54,9 +55,10 @@ def task(host: psycopg.Connection) -> HostTask:
 
 
 @pytest.fixture
-def client(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    private_pem, _ = load_or_create_dev_keypair(tmp_path_factory.mktemp("keys"))
-    app = create_demo_app(signer=TokenSigner(private_pem), host_db_dsn=stack.host_db_dsn, cookie_secret=b"s")
+def client(stack: Stack, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_demo_app(
+        keys=LiveKeyring(tmp_path / "keys"), host_db_dsn=stack.host_db_dsn, cookie_secret=b"s"
+    )
     with TestClient(app, follow_redirects=False) as c:
         yield c
 

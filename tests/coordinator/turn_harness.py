@@ -14,11 +14,14 @@ the local stack's FerretDB), since what a branch stores is half of what it does.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 import grpc
 from assist.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc, events_pb2
@@ -27,11 +30,22 @@ from coordinator.agent_clients import AgentClients, CallCaps, connect_agents
 from coordinator.service import CoordinatorServicer
 from mesh.grpc_server import create_server
 from mesh.identity import user_metadata
+from mesh.internal_identity import CallerPolicyInterceptor, load_policy
 from mesh.storage.mongo import Database
 from mesh.storage.turns import ConversationStore, Turn, TurnStore
+from mesh.tls import TlsFiles, coordinator_channel, ensure_dev_pki
 from tests.coordinator.fake_agents import FakeAgents
 
 USER = "u-harness"
+POLICY_FILE = Path(__file__).resolve().parents[2] / "ops" / "internal-clients.yaml"
+# Who the harness calls as, unless a test says otherwise: an internal app that may act for any user.
+CALLER = "assist-cli"
+
+
+@cache
+def harness_pki() -> Path:
+    """A development PKI for this test session (made once: a CA and one certificate per identity)."""
+    return ensure_dev_pki(Path(tempfile.mkdtemp(prefix="assist-harness-tls-")))
 
 
 @dataclass(frozen=True)
@@ -91,15 +105,26 @@ class InProcessCoordinator:
     async def start(self) -> None:
         self.agents: AgentClients = connect_agents(self._fakes.addresses(), self._caps)
         self.servicer = CoordinatorServicer(self.agents, self.conversations, self.turns)
+        # Served as coordinator/__main__.py serves it: mutual TLS and the internal clients policy.
         self._server, self.port, _ = await create_server(
             lambda s: coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(self.servicer, s),
             ["assist.v1.CoordinatorService"],
+            interceptors=[CallerPolicyInterceptor(load_policy(POLICY_FILE))],
+            credentials=TlsFiles(harness_pki() / "coordinator").server_credentials(),
         )
-        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
-        self.stub = coordinator_pb2_grpc.CoordinatorServiceStub(self._channel)
+        self._channels: list[grpc.aio.Channel] = []
+        self.stub = self.stub_as(CALLER)
+
+    def stub_as(self, identity: str | None) -> coordinator_pb2_grpc.CoordinatorServiceStub:
+        """A stub whose calls present `identity`'s certificate (None: plaintext, no certificate)."""
+        tls = None if identity is None else harness_pki() / identity
+        channel = coordinator_channel(f"127.0.0.1:{self.port}", tls)
+        self._channels.append(channel)
+        return coordinator_pb2_grpc.CoordinatorServiceStub(channel)
 
     async def close(self) -> None:
-        await self._channel.close()
+        for channel in self._channels:
+            await channel.close()
         await self._server.stop(0)
         await self.settled()
         await self.agents.close()

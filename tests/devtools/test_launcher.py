@@ -6,6 +6,7 @@ from pathlib import Path
 
 from devtools.launcher import plan_mesh
 from mesh.components import COMPONENTS
+from mesh.tls import identity_of_certificate
 
 
 def test_fixed_ports_are_the_registry_defaults_shifted_by_the_offset(tmp_path: Path) -> None:
@@ -25,14 +26,32 @@ def test_every_callable_component_address_is_in_the_environment(tmp_path: Path) 
             assert mesh.env[spec.address_env] == f"127.0.0.1:{mesh.components[spec.name].port}"
 
 
-def test_the_development_edge_serves_the_demo_and_every_edge_verifies_with_the_dev_key(
-    tmp_path: Path,
-) -> None:
+def test_the_development_edge_serves_the_demo_and_verifies_with_its_jwks(tmp_path: Path) -> None:
     with_demo = plan_mesh({}, log_dir=tmp_path, extra_env={"DEV_KEYS_DIR": str(tmp_path)})
     assert with_demo.components["edge"].module == "devtools.demo_edge"
-    assert Path(with_demo.env["AUTH_PUBLIC_KEY_FILE"]).read_bytes().startswith(b"-----BEGIN PUBLIC KEY")
+    edge_port = with_demo.components["edge"].port
+    assert with_demo.env["AUTH_JWKS_URL"] == f"http://127.0.0.1:{edge_port}/.well-known/jwks.json"
+    assert "AUTH_PUBLIC_KEY_FILE" not in with_demo.env or not with_demo.env["AUTH_PUBLIC_KEY_FILE"]
     plain = plan_mesh({}, log_dir=tmp_path, demo_site=False, extra_env={"DEV_KEYS_DIR": str(tmp_path)})
     assert plain.components["edge"].module == "edge"
+    assert Path(plain.env["AUTH_PUBLIC_KEY_FILE"]).read_bytes().startswith(b"-----BEGIN PUBLIC KEY")
+
+
+def test_the_coordinator_and_edge_get_certificates_from_one_development_ca(tmp_path: Path) -> None:
+    mesh = plan_mesh(
+        {},
+        log_dir=tmp_path,
+        extra_env={"DEV_KEYS_DIR": str(tmp_path / "keys"), "MESH_TLS_ROOT": str(tmp_path / "tls")},
+    )
+    ca = (tmp_path / "tls" / "ca" / "ca.crt").read_bytes()
+    for identity in ("coordinator", "edge", "probe", "assist-cli"):
+        directory = mesh.tls_dir(identity)
+        assert (directory / "ca.crt").read_bytes() == ca
+        assert identity_of_certificate((directory / "tls.crt").read_bytes()) == identity
+        assert (directory / "tls.key").stat().st_mode & 0o077 == 0, (
+            "private keys are readable by the owner only"
+        )
+    assert Path(mesh.env["INTERNAL_CLIENTS_FILE"]).name == "internal-clients.yaml"
 
 
 def test_a_mesh_registers_its_metrics_ports_for_prometheus_and_removes_them_when_stopped(

@@ -23,8 +23,9 @@ def strict_edge(mesh_up: MeshUnderTest) -> Iterator[str]:
     """An edge allowing a burst of 2 messages per user, refilling one per 100 s."""
     port = free_port()
     env = {
-        **mesh_up.mesh.env,
+        **mesh_up.mesh.process_env("edge"),  # its certificate for the coordinator among the rest
         "PORT": str(port),
+        "METRICS_PORT": "0",
         "SERVICE_NAME": "edge-strict",
         "TURN_RATE_BURST": "2",
         "TURN_RATE_PER_S": "0.01",

@@ -1,4 +1,5 @@
-"""An internal application calling the coordinator's gRPC API directly, as it would in production."""
+"""An internal application calling the coordinator's gRPC API directly, as it would in production: over
+mutual TLS with a certificate of its own (ops/internal-clients.yaml says what it may do)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_internal_app_converses_over_grpc(mesh_up: MeshUnderTest) -> None:
-    async with grpc.aio.insecure_channel(mesh_up.coordinator_addr) as channel:
+    async with mesh_up.coordinator_channel("assist-cli") as channel:
         stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
         metadata = user_metadata("carol")
         created = await stub.CreateConversation(
@@ -38,8 +39,29 @@ async def test_internal_app_converses_over_grpc(mesh_up: MeshUnderTest) -> None:
 
 
 async def test_grpc_call_without_a_user_is_unauthenticated(mesh_up: MeshUnderTest) -> None:
-    async with grpc.aio.insecure_channel(mesh_up.coordinator_addr) as channel:
+    async with mesh_up.coordinator_channel("assist-cli") as channel:
         stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.CreateConversation(coordinator_pb2.CreateConversationRequest())
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_caller_without_a_certificate_never_reaches_the_coordinator(mesh_up: MeshUnderTest) -> None:
+    """Naming a user in bare metadata, as any process that can reach the port could, gets nowhere."""
+    async with grpc.aio.insecure_channel(mesh_up.coordinator_addr) as channel:
+        stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.CreateConversation(
+                coordinator_pb2.CreateConversationRequest(), metadata=user_metadata("carol"), timeout=5
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_client_that_may_not_act_for_users_is_denied(mesh_up: MeshUnderTest) -> None:
+    async with mesh_up.coordinator_channel("reporting") as channel:
+        stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListMessages(
+                coordinator_pb2.ListMessagesRequest(conversation_id="c-1"), metadata=user_metadata("carol")
+            )
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED

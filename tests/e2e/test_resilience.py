@@ -205,7 +205,7 @@ def test_relay_killed_mid_batch_loses_and_doubles_nothing(
 
 
 async def test_coordinator_sigterm_finishes_the_turn_in_flight(mesh_up: MeshUnderTest) -> None:
-    async with grpc.aio.insecure_channel(mesh_up.coordinator_addr) as channel:
+    async with mesh_up.coordinator_channel() as channel:
         stub = coordinator_pb2_grpc.CoordinatorServiceStub(channel)
         metadata = user_metadata("carol")
         created = await stub.CreateConversation(

@@ -16,6 +16,7 @@ import type {
   ConversationSummary,
   ListConversationsResponse,
   ListMessagesResponse,
+  StudyRecord,
   SubmitFeedbackRequest,
   SubmitSatisfactionRequest,
   TextDelta,
@@ -143,6 +144,11 @@ export class EdgeApi {
       `/v1/conversations/${encodeURIComponent(conversationId)}/messages`,
     );
     return out.messages ?? [];
+  }
+
+  /** Store usability-study records (study mode); the server stores a resent record once. */
+  async recordStudyEvents(records: StudyRecord[]): Promise<void> {
+    await this.json<unknown>("POST", "/v1/study/events", { records });
   }
 
   async submitFeedback(messageId: string, rating: Rating, comment: string): Promise<void> {

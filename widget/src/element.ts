@@ -2,8 +2,9 @@
  * `<assist-chat>`: the launcher, the panel and one conversation with the assistant.
  *
  * Attributes: `edge-url` (default: same origin), `locale` (`pt-BR` | `en`, default: the browser's),
- * `theme` (`light` | `dark`), `task-id` and `task-title` (contextual mode on a task page), and `token-url`
- * or `token` for auth. The element fires `assist-chat:open`, `assist-chat:close`, `assist-chat:delta`,
+ * `theme` (`light` | `dark`), `task-id` and `task-title` (contextual mode on a task page), `token-url`
+ * or `token` for auth, and `study` (study mode for internal testers: the usability study's tasks and
+ * questionnaire above the conversation, see views/study.ts). The element fires `assist-chat:open`, `assist-chat:close`, `assist-chat:delta`,
  * `assist-chat:answer`, `assist-chat:error` and `assist-chat:ended` events so a host page (and the browser
  * tests) can follow it.
  *
@@ -24,6 +25,9 @@ import { MessageLog } from "./views/messages";
 import { Panel } from "./views/panel";
 import { PastList } from "./views/past";
 import { satisfactionForm } from "./views/survey";
+import { studyModeOn } from "./study/content";
+import { StudyRecorder } from "./study/recorder";
+import { STUDY_STYLES, StudyPanel } from "./views/study";
 
 /** Everything built for one set of attributes; replaced whole when they change. */
 interface Parts {
@@ -33,7 +37,7 @@ interface Parts {
 }
 
 export class AssistChat extends HTMLElement {
-  static observedAttributes = ["locale", "theme", "task-id", "task-title", "edge-url", "token", "token-url"];
+  static observedAttributes = ["locale", "theme", "task-id", "task-title", "edge-url", "token", "token-url", "study"];
 
   private readonly root: ShadowRoot;
   private parts: Parts | null = null;
@@ -101,6 +105,9 @@ export class AssistChat extends HTMLElement {
       }
     };
     const quick = taskId ? quickActions(s, (question) => void conversation.send(question)) : null;
+    const study = studyModeOn(this.getAttribute("study"))
+      ? new StudyPanel(locale, new StudyRecorder((records) => api.recordStudyEvents(records), languageHint(locale), newClientMessageId))
+      : null;
     const panel = new Panel(
       s,
       { id: taskId, title: this.getAttribute("task-title") ?? "" },
@@ -114,6 +121,7 @@ export class AssistChat extends HTMLElement {
         past: () => showPast(!pastList.isOpen),
       },
       [
+        study?.section,
         messages.log,
         messages.typing,
         quick,
@@ -240,9 +248,9 @@ export class AssistChat extends HTMLElement {
 function adoptStyles(root: ShadowRoot): void {
   if ("adoptedStyleSheets" in root && "replaceSync" in CSSStyleSheet.prototype) {
     const sheet = new CSSStyleSheet();
-    sheet.replaceSync(STYLES);
+    sheet.replaceSync(STYLES + STUDY_STYLES);
     root.adoptedStyleSheets = [sheet];
   } else {
-    (root as ShadowRoot).append(h("style", {}, STYLES));
+    (root as ShadowRoot).append(h("style", {}, STYLES + STUDY_STYLES));
   }
 }

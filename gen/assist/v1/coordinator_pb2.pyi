@@ -8,7 +8,9 @@ from assist.v1 import nlg_pb2 as _nlg_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +21,38 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _StudyRecordKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StudyRecordKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StudyRecordKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STUDY_RECORD_KIND_UNSPECIFIED: _StudyRecordKind.ValueType  # 0
+    """Never sent; refused."""
+    STUDY_RECORD_KIND_TASK_STARTED: _StudyRecordKind.ValueType  # 1
+    """The tester began a task."""
+    STUDY_RECORD_KIND_TASK_SUCCEEDED: _StudyRecordKind.ValueType  # 2
+    """The tester said the task was done."""
+    STUDY_RECORD_KIND_TASK_ABANDONED: _StudyRecordKind.ValueType  # 3
+    """The tester gave the task up."""
+    STUDY_RECORD_KIND_SUS_ANSWERED: _StudyRecordKind.ValueType  # 4
+    """The tester answered the ten System Usability Scale questions."""
+
+class StudyRecordKind(_StudyRecordKind, metaclass=_StudyRecordKindEnumTypeWrapper):
+    """StudyRecordKind is what a study record says happened."""
+
+STUDY_RECORD_KIND_UNSPECIFIED: StudyRecordKind.ValueType  # 0
+"""Never sent; refused."""
+STUDY_RECORD_KIND_TASK_STARTED: StudyRecordKind.ValueType  # 1
+"""The tester began a task."""
+STUDY_RECORD_KIND_TASK_SUCCEEDED: StudyRecordKind.ValueType  # 2
+"""The tester said the task was done."""
+STUDY_RECORD_KIND_TASK_ABANDONED: StudyRecordKind.ValueType  # 3
+"""The tester gave the task up."""
+STUDY_RECORD_KIND_SUS_ANSWERED: StudyRecordKind.ValueType  # 4
+"""The tester answered the ten System Usability Scale questions."""
+Global___StudyRecordKind: _TypeAlias = StudyRecordKind  # noqa: Y015
 
 @_typing.final
 class CreateConversationRequest(_message.Message):
@@ -543,3 +577,105 @@ class SubmitSatisfactionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitSatisfactionResponse: _TypeAlias = SubmitSatisfactionResponse  # noqa: Y015
+
+@_typing.final
+class StudyRecord(_message.Message):
+    """StudyRecord is one thing a tester did during a study session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    SUS_ANSWERS_FIELD_NUMBER: _builtins.int
+    OCCUR_TIME_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    record_id: _builtins.str
+    """The client's id for this record (1 to 64 characters of [A-Za-z0-9_-]); resending it stores nothing new."""
+    session_id: _builtins.str
+    """The tester's run through the study (1 to 64 characters of [A-Za-z0-9_-]): chosen by the client when
+    the study starts, shared by all the run's records.
+    """
+    kind: Global___StudyRecordKind.ValueType
+    """What happened."""
+    task_id: _builtins.str
+    """The study task (an id from study/tasks.json); required for the task kinds, empty for SUS answers."""
+    language: _common_pb2.Language.ValueType
+    """The language the study was shown in."""
+    @_builtins.property
+    def sus_answers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The ten SUS answers in question order, each 1 (strongly disagree) to 5 (strongly agree); only for
+        STUDY_RECORD_KIND_SUS_ANSWERED.
+        """
+
+    @_builtins.property
+    def occur_time(self) -> _timestamp_pb2.Timestamp:
+        """When it happened, by the client's clock (time on task is measured where the tester is, so network
+        delays do not count). Refused when more than 1 day old or more than 5 minutes ahead of the server.
+        """
+
+    def __init__(
+        self,
+        *,
+        record_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        kind: Global___StudyRecordKind.ValueType = ...,
+        task_id: _builtins.str = ...,
+        sus_answers: _abc.Iterable[_builtins.int] | None = ...,
+        occur_time: _timestamp_pb2.Timestamp | None = ...,
+        language: _common_pb2.Language.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "language", b"language", "occur_time", b"occur_time", "record_id", b"record_id", "session_id", b"session_id", "sus_answers", b"sus_answers", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StudyRecord: _TypeAlias = StudyRecord  # noqa: Y015
+
+@_typing.final
+class RecordStudyEventsRequest(_message.Message):
+    """RecordStudyEventsRequest carries a few records, in any order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___StudyRecord]:
+        """1 to 50 records."""
+
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___StudyRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordStudyEventsRequest: _TypeAlias = RecordStudyEventsRequest  # noqa: Y015
+
+@_typing.final
+class RecordStudyEventsResponse(_message.Message):
+    """RecordStudyEventsResponse confirms the records are stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORED_FIELD_NUMBER: _builtins.int
+    stored: _builtins.int
+    """How many records were new (records already stored are not counted again)."""
+    def __init__(
+        self,
+        *,
+        stored: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stored", b"stored"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordStudyEventsResponse: _TypeAlias = RecordStudyEventsResponse  # noqa: Y015

@@ -70,6 +70,11 @@ class CoordinatorServiceStub:
                 request_serializer=assist_dot_v1_dot_coordinator__pb2.SubmitSatisfactionRequest.SerializeToString,
                 response_deserializer=assist_dot_v1_dot_coordinator__pb2.SubmitSatisfactionResponse.FromString,
                 _registered_method=True)
+        self.RecordStudyEvents = channel.unary_unary(
+                '/assist.v1.CoordinatorService/RecordStudyEvents',
+                request_serializer=assist_dot_v1_dot_coordinator__pb2.RecordStudyEventsRequest.SerializeToString,
+                response_deserializer=assist_dot_v1_dot_coordinator__pb2.RecordStudyEventsResponse.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServiceServicer:
@@ -126,6 +131,15 @@ class CoordinatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordStudyEvents(self, request, context):
+        """RecordStudyEvents stores what a tester did in the usability study (task started, succeeded or abandoned,
+        the System Usability Scale answers). Records are idempotent by `record_id`: resending one stores nothing
+        new. Each stored record becomes a `StudyEvent` on Kafka for `python -m analytics.usability report`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +172,11 @@ def add_CoordinatorServiceServicer_to_server(servicer, server):
                     servicer.SubmitSatisfaction,
                     request_deserializer=assist_dot_v1_dot_coordinator__pb2.SubmitSatisfactionRequest.FromString,
                     response_serializer=assist_dot_v1_dot_coordinator__pb2.SubmitSatisfactionResponse.SerializeToString,
+            ),
+            'RecordStudyEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordStudyEvents,
+                    request_deserializer=assist_dot_v1_dot_coordinator__pb2.RecordStudyEventsRequest.FromString,
+                    response_serializer=assist_dot_v1_dot_coordinator__pb2.RecordStudyEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -328,6 +347,33 @@ class CoordinatorService:
             '/assist.v1.CoordinatorService/SubmitSatisfaction',
             assist_dot_v1_dot_coordinator__pb2.SubmitSatisfactionRequest.SerializeToString,
             assist_dot_v1_dot_coordinator__pb2.SubmitSatisfactionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordStudyEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/assist.v1.CoordinatorService/RecordStudyEvents',
+            assist_dot_v1_dot_coordinator__pb2.RecordStudyEventsRequest.SerializeToString,
+            assist_dot_v1_dot_coordinator__pb2.RecordStudyEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,11 @@ class CoordinatorServiceStub:
     """SubmitFeedback rates one assistant message (thumbs up or down, optional comment)."""
     SubmitSatisfaction: _grpc.UnaryUnaryMultiCallable[_coordinator_pb2.SubmitSatisfactionRequest, _coordinator_pb2.SubmitSatisfactionResponse]
     """SubmitSatisfaction records the answer to the question asked when a conversation is closed."""
+    RecordStudyEvents: _grpc.UnaryUnaryMultiCallable[_coordinator_pb2.RecordStudyEventsRequest, _coordinator_pb2.RecordStudyEventsResponse]
+    """RecordStudyEvents stores what a tester did in the usability study (task started, succeeded or abandoned,
+    the System Usability Scale answers). Records are idempotent by `record_id`: resending one stores nothing
+    new. Each stored record becomes a `StudyEvent` on Kafka for `python -m analytics.usability report`.
+    """
 
 @_typing.type_check_only
 class CoordinatorServiceAsyncStub(CoordinatorServiceStub):
@@ -85,6 +90,11 @@ class CoordinatorServiceAsyncStub(CoordinatorServiceStub):
     """SubmitFeedback rates one assistant message (thumbs up or down, optional comment)."""
     SubmitSatisfaction: _aio.UnaryUnaryMultiCallable[_coordinator_pb2.SubmitSatisfactionRequest, _coordinator_pb2.SubmitSatisfactionResponse]  # type: ignore[assignment]
     """SubmitSatisfaction records the answer to the question asked when a conversation is closed."""
+    RecordStudyEvents: _aio.UnaryUnaryMultiCallable[_coordinator_pb2.RecordStudyEventsRequest, _coordinator_pb2.RecordStudyEventsResponse]  # type: ignore[assignment]
+    """RecordStudyEvents stores what a tester did in the usability study (task started, succeeded or abandoned,
+    the System Usability Scale answers). Records are idempotent by `record_id`: resending one stores nothing
+    new. Each stored record becomes a `StudyEvent` on Kafka for `python -m analytics.usability report`.
+    """
 
 class CoordinatorServiceServicer(metaclass=_abc_1.ABCMeta):
     """CoordinatorService is the assistant's public API: the edge transcodes the widget's HTTP calls to it (the
@@ -147,5 +157,16 @@ class CoordinatorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_coordinator_pb2.SubmitSatisfactionResponse, _abc.Awaitable[_coordinator_pb2.SubmitSatisfactionResponse]]:
         """SubmitSatisfaction records the answer to the question asked when a conversation is closed."""
+
+    @_abc_1.abstractmethod
+    def RecordStudyEvents(
+        self,
+        request: _coordinator_pb2.RecordStudyEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_coordinator_pb2.RecordStudyEventsResponse, _abc.Awaitable[_coordinator_pb2.RecordStudyEventsResponse]]:
+        """RecordStudyEvents stores what a tester did in the usability study (task started, succeeded or abandoned,
+        the System Usability Scale answers). Records are idempotent by `record_id`: resending one stores nothing
+        new. Each stored record becomes a `StudyEvent` on Kafka for `python -m analytics.usability report`.
+        """
 
 def add_CoordinatorServiceServicer_to_server(servicer: CoordinatorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

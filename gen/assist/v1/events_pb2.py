@@ -23,25 +23,28 @@ _sym_db = _symbol_database.Default()
 
 
 from assist.v1 import common_pb2 as assist_dot_v1_dot_common__pb2
+from assist.v1 import coordinator_pb2 as assist_dot_v1_dot_coordinator__pb2
 from assist.v1 import nlg_pb2 as assist_dot_v1_dot_nlg__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61ssist/v1/events.proto\x12\tassist.v1\x1a\x16\x61ssist/v1/common.proto\x1a\x13\x61ssist/v1/nlg.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x02\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12.\n\noccur_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0binteraction\x18\n \x01(\x0b\x32\x1b.assist.v1.InteractionEventH\x00\x12,\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x0b \x01(\x0b\x32\x18.assist.v1.FeedbackEventH\x00\x12\x33\n\x0ctask_changed\x18\x0c \x01(\x0b\x32\x1b.assist.v1.TaskChangedEventH\x00\x12\x34\n\x0csatisfaction\x18\r \x01(\x0b\x32\x1c.assist.v1.SatisfactionEventH\x00\x42\t\n\x07payload\"\xb8\x02\n\x10InteractionEvent\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0f\n\x07turn_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12!\n\x06intent\x18\x04 \x01(\x0e\x32\x11.assist.v1.Intent\x12%\n\x08language\x18\x05 \x01(\x0e\x32\x13.assist.v1.Language\x12\x31\n\x13\x64\x65graded_components\x18\x06 \x03(\x0e\x32\x14.assist.v1.Component\x12!\n\x06writer\x18\x07 \x01(\x0e\x32\x11.assist.v1.Writer\x12\x12\n\nlatency_ms\x18\x08 \x01(\x03\x12\x12\n\nfirst_turn\x18\t \x01(\x08\x12\x0f\n\x07task_id\x18\n \x01(\t\x12\x10\n\x08imported\x18\x0b \x01(\x08\"\xa2\x01\n\rFeedbackEvent\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12)\n\x06rating\x18\x05 \x01(\x0e\x32\x19.assist.v1.FeedbackRating\x12\x13\n\x0bhas_comment\x18\x06 \x01(\x08\"e\n\x11SatisfactionEvent\x12\x17\n\x0fsatisfaction_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x05\"]\n\x10TaskChangedEvent\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.assist.v1.Task\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x19\n\x11\x61\x66\x66\x65\x63ted_user_ids\x18\x03 \x03(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61ssist/v1/events.proto\x12\tassist.v1\x1a\x16\x61ssist/v1/common.proto\x1a\x1b\x61ssist/v1/coordinator.proto\x1a\x13\x61ssist/v1/nlg.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x02\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12.\n\noccur_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0binteraction\x18\n \x01(\x0b\x32\x1b.assist.v1.InteractionEventH\x00\x12,\n\x08\x66\x65\x65\x64\x62\x61\x63k\x18\x0b \x01(\x0b\x32\x18.assist.v1.FeedbackEventH\x00\x12\x33\n\x0ctask_changed\x18\x0c \x01(\x0b\x32\x1b.assist.v1.TaskChangedEventH\x00\x12\x34\n\x0csatisfaction\x18\r \x01(\x0b\x32\x1c.assist.v1.SatisfactionEventH\x00\x12&\n\x05study\x18\x0e \x01(\x0b\x32\x15.assist.v1.StudyEventH\x00\x42\t\n\x07payload\"\xb8\x02\n\x10InteractionEvent\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0f\n\x07turn_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12!\n\x06intent\x18\x04 \x01(\x0e\x32\x11.assist.v1.Intent\x12%\n\x08language\x18\x05 \x01(\x0e\x32\x13.assist.v1.Language\x12\x31\n\x13\x64\x65graded_components\x18\x06 \x03(\x0e\x32\x14.assist.v1.Component\x12!\n\x06writer\x18\x07 \x01(\x0e\x32\x11.assist.v1.Writer\x12\x12\n\nlatency_ms\x18\x08 \x01(\x03\x12\x12\n\nfirst_turn\x18\t \x01(\x08\x12\x0f\n\x07task_id\x18\n \x01(\t\x12\x10\n\x08imported\x18\x0b \x01(\x08\"\xa2\x01\n\rFeedbackEvent\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12)\n\x06rating\x18\x05 \x01(\x0e\x32\x19.assist.v1.FeedbackRating\x12\x13\n\x0bhas_comment\x18\x06 \x01(\x08\"e\n\x11SatisfactionEvent\x12\x17\n\x0fsatisfaction_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x05\"]\n\x10TaskChangedEvent\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.assist.v1.Task\x12\x0f\n\x07\x64\x65leted\x18\x02 \x01(\x08\x12\x19\n\x11\x61\x66\x66\x65\x63ted_user_ids\x18\x03 \x03(\t\"E\n\nStudyEvent\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12&\n\x06record\x18\x02 \x01(\x0b\x32\x16.assist.v1.StudyRecordb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'assist.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTENVELOPE']._serialized_start=116
-  _globals['_EVENTENVELOPE']._serialized_end=413
-  _globals['_INTERACTIONEVENT']._serialized_start=416
-  _globals['_INTERACTIONEVENT']._serialized_end=728
-  _globals['_FEEDBACKEVENT']._serialized_start=731
-  _globals['_FEEDBACKEVENT']._serialized_end=893
-  _globals['_SATISFACTIONEVENT']._serialized_start=895
-  _globals['_SATISFACTIONEVENT']._serialized_end=996
-  _globals['_TASKCHANGEDEVENT']._serialized_start=998
-  _globals['_TASKCHANGEDEVENT']._serialized_end=1091
+  _globals['_EVENTENVELOPE']._serialized_start=145
+  _globals['_EVENTENVELOPE']._serialized_end=482
+  _globals['_INTERACTIONEVENT']._serialized_start=485
+  _globals['_INTERACTIONEVENT']._serialized_end=797
+  _globals['_FEEDBACKEVENT']._serialized_start=800
+  _globals['_FEEDBACKEVENT']._serialized_end=962
+  _globals['_SATISFACTIONEVENT']._serialized_start=964
+  _globals['_SATISFACTIONEVENT']._serialized_end=1065
+  _globals['_TASKCHANGEDEVENT']._serialized_start=1067
+  _globals['_TASKCHANGEDEVENT']._serialized_end=1160
+  _globals['_STUDYEVENT']._serialized_start=1162
+  _globals['_STUDYEVENT']._serialized_end=1231
 # @@protoc_insertion_point(module_scope)

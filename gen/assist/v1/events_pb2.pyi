@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from assist.v1 import common_pb2 as _common_pb2
+from assist.v1 import coordinator_pb2 as _coordinator_pb2
 from assist.v1 import nlg_pb2 as _nlg_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
@@ -28,6 +29,7 @@ class EventEnvelope(_message.Message):
       assist.interactions.v1  InteractionEvent
       assist.feedback.v1      FeedbackEvent, SatisfactionEvent
       assist.tasks.v1         TaskChangedEvent
+      assist.study.v1         StudyEvent (keyed by study session id)
     Delivery is at least once; consumers de-duplicate by `event_id`.
 
     EventEnvelope wraps every event with the fields a consumer needs to de-duplicate and order it.
@@ -41,6 +43,7 @@ class EventEnvelope(_message.Message):
     FEEDBACK_FIELD_NUMBER: _builtins.int
     TASK_CHANGED_FIELD_NUMBER: _builtins.int
     SATISFACTION_FIELD_NUMBER: _builtins.int
+    STUDY_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Unique id; a redelivered event carries the same id."""
     @_builtins.property
@@ -63,6 +66,10 @@ class EventEnvelope(_message.Message):
     def satisfaction(self) -> Global___SatisfactionEvent:
         """A conversation's satisfaction answer."""
 
+    @_builtins.property
+    def study(self) -> Global___StudyEvent:
+        """A usability study record."""
+
     def __init__(
         self,
         *,
@@ -72,12 +79,13 @@ class EventEnvelope(_message.Message):
         feedback: Global___FeedbackEvent | None = ...,
         task_changed: Global___TaskChangedEvent | None = ...,
         satisfaction: Global___SatisfactionEvent | None = ...,
+        study: Global___StudyEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["feedback", b"feedback", "interaction", b"interaction", "occur_time", b"occur_time", "payload", b"payload", "satisfaction", b"satisfaction", "task_changed", b"task_changed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["feedback", b"feedback", "interaction", b"interaction", "occur_time", b"occur_time", "payload", b"payload", "satisfaction", b"satisfaction", "study", b"study", "task_changed", b"task_changed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "feedback", b"feedback", "interaction", b"interaction", "occur_time", b"occur_time", "payload", b"payload", "satisfaction", b"satisfaction", "task_changed", b"task_changed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "feedback", b"feedback", "interaction", b"interaction", "occur_time", b"occur_time", "payload", b"payload", "satisfaction", b"satisfaction", "study", b"study", "task_changed", b"task_changed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["interaction", "feedback", "task_changed", "satisfaction"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["interaction", "feedback", "task_changed", "satisfaction", "study"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -256,3 +264,33 @@ class TaskChangedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TaskChangedEvent: _TypeAlias = TaskChangedEvent  # noqa: Y015
+
+@_typing.final
+class StudyEvent(_message.Message):
+    """StudyEvent records one thing a tester did in the usability study (the envelope's `occur_time` is the
+    client's time of the record, so time on task excludes network delays).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """The tester."""
+    @_builtins.property
+    def record(self) -> _coordinator_pb2.StudyRecord:
+        """The record as the client sent it."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        record: _coordinator_pb2.StudyRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StudyEvent: _TypeAlias = StudyEvent  # noqa: Y015

@@ -12,6 +12,30 @@ export const protobufPackage = "assist.v1";
 
 export const protobufFileName = "assist/v1/coordinator.proto";
 
+/** StudyRecordKind is what a study record says happened. */
+export const StudyRecordKind = {
+  /** STUDY_RECORD_KIND_UNSPECIFIED - Never sent; refused. */
+  STUDY_RECORD_KIND_UNSPECIFIED: "STUDY_RECORD_KIND_UNSPECIFIED",
+  /** STUDY_RECORD_KIND_TASK_STARTED - The tester began a task. */
+  STUDY_RECORD_KIND_TASK_STARTED: "STUDY_RECORD_KIND_TASK_STARTED",
+  /** STUDY_RECORD_KIND_TASK_SUCCEEDED - The tester said the task was done. */
+  STUDY_RECORD_KIND_TASK_SUCCEEDED: "STUDY_RECORD_KIND_TASK_SUCCEEDED",
+  /** STUDY_RECORD_KIND_TASK_ABANDONED - The tester gave the task up. */
+  STUDY_RECORD_KIND_TASK_ABANDONED: "STUDY_RECORD_KIND_TASK_ABANDONED",
+  /** STUDY_RECORD_KIND_SUS_ANSWERED - The tester answered the ten System Usability Scale questions. */
+  STUDY_RECORD_KIND_SUS_ANSWERED: "STUDY_RECORD_KIND_SUS_ANSWERED",
+} as const;
+
+export type StudyRecordKind = typeof StudyRecordKind[keyof typeof StudyRecordKind];
+
+export namespace StudyRecordKind {
+  export type STUDY_RECORD_KIND_UNSPECIFIED = typeof StudyRecordKind.STUDY_RECORD_KIND_UNSPECIFIED;
+  export type STUDY_RECORD_KIND_TASK_STARTED = typeof StudyRecordKind.STUDY_RECORD_KIND_TASK_STARTED;
+  export type STUDY_RECORD_KIND_TASK_SUCCEEDED = typeof StudyRecordKind.STUDY_RECORD_KIND_TASK_SUCCEEDED;
+  export type STUDY_RECORD_KIND_TASK_ABANDONED = typeof StudyRecordKind.STUDY_RECORD_KIND_TASK_ABANDONED;
+  export type STUDY_RECORD_KIND_SUS_ANSWERED = typeof StudyRecordKind.STUDY_RECORD_KIND_SUS_ANSWERED;
+}
+
 /** CreateConversationRequest starts a conversation. */
 export interface CreateConversationRequest {
   /** Where the conversation is started. */
@@ -221,4 +245,55 @@ export interface SubmitSatisfactionRequest {
 export interface SubmitSatisfactionResponse {
   /** The stored answer's id. */
   satisfactionId?: string | undefined;
+}
+
+/** StudyRecord is one thing a tester did during a study session. */
+export interface StudyRecord {
+  /** The client's id for this record (1 to 64 characters of [A-Za-z0-9_-]); resending it stores nothing new. */
+  recordId?:
+    | string
+    | undefined;
+  /**
+   * The tester's run through the study (1 to 64 characters of [A-Za-z0-9_-]): chosen by the client when
+   * the study starts, shared by all the run's records.
+   */
+  sessionId?:
+    | string
+    | undefined;
+  /** What happened. */
+  kind?:
+    | StudyRecordKind
+    | undefined;
+  /** The study task (an id from study/tasks.json); required for the task kinds, empty for SUS answers. */
+  taskId?:
+    | string
+    | undefined;
+  /**
+   * The ten SUS answers in question order, each 1 (strongly disagree) to 5 (strongly agree); only for
+   * STUDY_RECORD_KIND_SUS_ANSWERED.
+   */
+  susAnswers?:
+    | number[]
+    | undefined;
+  /**
+   * When it happened, by the client's clock (time on task is measured where the tester is, so network
+   * delays do not count). Refused when more than 1 day old or more than 5 minutes ahead of the server.
+   */
+  occurTime?:
+    | string
+    | undefined;
+  /** The language the study was shown in. */
+  language?: Language | undefined;
+}
+
+/** RecordStudyEventsRequest carries a few records, in any order. */
+export interface RecordStudyEventsRequest {
+  /** 1 to 50 records. */
+  records?: StudyRecord[] | undefined;
+}
+
+/** RecordStudyEventsResponse confirms the records are stored. */
+export interface RecordStudyEventsResponse {
+  /** How many records were new (records already stored are not counted again). */
+  stored?: number | undefined;
 }
