@@ -24,6 +24,8 @@ from mesh.storage.mongo import Database, Document, as_utc, unavailable_as_store_
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 PREVIEW_CHARS = 80
+# 9999-12-31T23:59:59.999Z, the last instant a datetime holds.
+LATEST_MS = 253_402_300_799_999
 
 
 class BadPageToken(ValueError):
@@ -46,9 +48,11 @@ class Position:
         try:
             raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
             position = cls(int(raw["t"]), str(raw["id"]))
-        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
+        except (binascii.Error, ValueError, TypeError, KeyError, OverflowError) as exc:
             raise BadPageToken("page_token is not a token from a previous page") from exc
         if isinstance(raw["t"], bool) or not isinstance(raw["id"], str) or not raw["id"]:
+            raise BadPageToken("page_token is not a token from a previous page")
+        if not 0 <= position.create_time_ms <= LATEST_MS:  # a time BSON and datetime can both hold
             raise BadPageToken("page_token is not a token from a previous page")
         return position
 

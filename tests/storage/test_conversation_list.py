@@ -89,7 +89,17 @@ async def test_a_summary_carries_the_first_user_message_and_the_imported_mark(db
 
 
 @pytest.mark.parametrize(
-    "token", ["garbage!", "e30", Position(1, "x").token()[:-3], "eyJ0Ijp0cnVlLCJpZCI6IngifQ"]
+    "token",
+    [
+        "garbage!",
+        "e30",
+        "ñ",
+        Position(1, "x").token()[:-3],
+        "eyJ0Ijp0cnVlLCJpZCI6IngifQ",  # {"t":true,"id":"x"}
+        "eyJ0IjoxZTMwOSwiaWQiOiJ4In0",  # {"t":1e309,"id":"x"}: infinity
+        Position(10**20, "x").token(),  # past any date
+        Position(-1, "x").token(),
+    ],
 )
 def test_a_token_not_made_here_is_refused(token: str) -> None:
     with pytest.raises(BadPageToken):
