@@ -74,6 +74,9 @@ def _owned(mesh_up: MeshUnderTest, user_id: str) -> dict[str, int]:
         client.close()
 
 
+# 1,000 examples per operation and mode: each route added to the contract adds about 2,000 requests, and on
+# FerretDB a listing reads all of the fuzz user's conversations; pytest's 300 s default is not its budget.
+@pytest.mark.timeout(900)
 def test_generated_requests_get_no_5xx_only_documented_json_errors_and_invalid_ones_store_nothing(
     mesh_up: MeshUnderTest, tmp_path: Path
 ) -> None:
