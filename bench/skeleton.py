@@ -132,6 +132,11 @@ class EchoCoordinator(coordinator_pb2_grpc.CoordinatorServiceServicer):
             done=coordinator_pb2.TurnDone(message_id=uuid.uuid4().hex, text="".join(parts))
         )
 
+    async def ListConversations(  # noqa: N802
+        self, request: coordinator_pb2.ListConversationsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> coordinator_pb2.ListConversationsResponse:
+        raise NotImplementedError("the skeleton serves CreateConversation and Converse")
+
     async def ListMessages(  # noqa: N802
         self, request: coordinator_pb2.ListMessagesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> coordinator_pb2.ListMessagesResponse:

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import grpc
 from assist.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc, feedback_pb2
-from grpc_interceptor.exceptions import NotFound
+from grpc_interceptor.exceptions import InvalidArgument, NotFound
 
 from coordinator import validation
 from coordinator.agent_clients import AgentClients
@@ -18,6 +18,7 @@ from coordinator.turn_deadline import turn_deadline
 from mesh.admission import RETRY_AFTER_METADATA_KEY, Overloaded, TurnAdmission
 from mesh.flags import Flags, Rollout
 from mesh.identity import caller_user_id
+from mesh.storage.conversation_list import BadPageToken, page_size_of
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.study import StudyStore
 from mesh.storage.turns import ConversationStore, TurnStore
@@ -134,6 +135,21 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                     raise
             finally:
                 queue.put_nowait(_END)
+
+    async def ListConversations(  # noqa: N802 - gRPC method name
+        self,
+        request: coordinator_pb2.ListConversationsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> coordinator_pb2.ListConversationsResponse:
+        user_id = caller_user_id(context)
+        if request.page_size < 0:
+            raise InvalidArgument("page_size must not be negative")
+        try:
+            return await self._conversations.list_page(
+                user_id, page_size=page_size_of(request.page_size), page_token=request.page_token
+            )
+        except BadPageToken as exc:
+            raise InvalidArgument(str(exc)) from exc
 
     async def ListMessages(  # noqa: N802 - gRPC method name
         self,

@@ -56,9 +56,10 @@ class DemoData:
         return next((t for t in self.tasks if t.task_id == task_id), None)
 
     def tasks_of(self, user_id: str) -> list[DemoTask]:
-        """The user's tasks, soonest due first."""
+        """The user's tasks, soonest due first, those without a due date last."""
         return sorted(
-            (t for t in self.tasks if user_id in t.assignee_ids), key=lambda t: (t.due_date, t.task_id)
+            (t for t in self.tasks if user_id in t.assignee_ids),
+            key=lambda t: (not t.due_date, t.due_date, t.task_id),
         )
 
 

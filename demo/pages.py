@@ -15,6 +15,8 @@ from string import Template
 
 from demo.data import DemoData, DemoTask, DemoUser
 
+# The order a person reads statuses in, for the edit form's choices.
+STATUS_ORDER = ("TODO", "IN_PROGRESS", "BLOCKED", "DONE")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 WIDGET_SCRIPT = '<script src="/widget/assist-chat.js" type="module" defer></script>'
 
@@ -47,6 +49,11 @@ TEXT: dict[str, dict[str, str]] = {
         "login_intro": "Pick a person to act as. This stands in for the real site's sign-in.",
         "not_found": "Task not found",
         "not_found_text": "There is no such task among yours.",
+        "edit": "Update this task",
+        "save": "Save",
+        "saved": "Saved. The assistant learns of the change within seconds.",
+        "invalid": "Not saved: pick a status and a valid date (or leave the date empty).",
+        "due_hint": "Leave empty for no due date.",
     },
     "pt-BR": {
         "site_name": "Tarefas Demo",
@@ -76,6 +83,11 @@ TEXT: dict[str, dict[str, str]] = {
         "login_intro": "Escolha uma pessoa. Isto faz o papel do login do site real.",
         "not_found": "Tarefa não encontrada",
         "not_found_text": "Não há essa tarefa entre as suas.",
+        "edit": "Atualizar esta tarefa",
+        "save": "Salvar",
+        "saved": "Salvo. O assistente fica sabendo da mudança em poucos segundos.",
+        "invalid": "Não salvo: escolha uma situação e uma data válida (ou deixe a data vazia).",
+        "due_hint": "Deixe vazio para não ter prazo.",
     },
 }
 
@@ -118,6 +130,8 @@ def _page(locale: str, title: str, content: str, *, user: DemoUser | None, widge
 
 
 def _due(task: DemoTask, t: dict[str, str], today: date) -> str:
+    if not task.due_date:
+        return escape(t["none"])
     due = date.fromisoformat(task.due_date)
     text = escape(task.due_date)
     if due < today and task.status != "DONE":
@@ -158,8 +172,42 @@ def task_list_page(data: DemoData, user: DemoUser, today: date) -> str:
     return _page(user.locale, t["my_tasks"], content, user=user, widget=widget_tag(user))
 
 
-def task_page(data: DemoData, user: DemoUser, task: DemoTask, today: date) -> str:
+def edit_form(task: DemoTask, t: dict[str, str], csrf_token: str) -> str:
+    """The status and due-date form: a plain POST back to the task's page, carrying the session's token."""
+    options = "".join(
+        f'<option value="{s}"{" selected" if s == task.status else ""}>{escape(t[s])}</option>'
+        for s in STATUS_ORDER
+    )
+    return _template("task_edit.html").substitute(
+        action=f"/tasks/{escape(task.task_id)}",
+        heading=escape(t["edit"]),
+        csrf=escape(csrf_token),
+        label_status=escape(t["status"]),
+        options=options,
+        label_due=escape(t["due"]),
+        due=escape(task.due_date),
+        due_hint=escape(t["due_hint"]),
+        save=escape(t["save"]),
+    )
+
+
+def task_page(
+    data: DemoData,
+    user: DemoUser,
+    task: DemoTask,
+    today: date,
+    *,
+    csrf_token: str | None = None,
+    saved: bool = False,
+    invalid: bool = False,
+) -> str:
+    """A task's page; with `csrf_token` (the site can write its database) it carries the edit form."""
     t = _text(user.locale)
+    notice = ""
+    if saved:
+        notice = f'<p class="notice" role="status">{escape(t["saved"])}</p>'
+    elif invalid:
+        notice = f'<p class="notice error" role="alert">{escape(t["invalid"])}</p>'
     visible = {x.task_id for x in data.tasks_of(user.user_id)}
     assignees = ", ".join(escape(u.display_name) for u in data.users if u.user_id in task.assignee_ids)
     blockers = ", ".join(
@@ -185,6 +233,8 @@ def task_page(data: DemoData, user: DemoUser, task: DemoTask, today: date) -> st
         blocked_by=blockers or escape(t["none"]),
         label_description=escape(t["description"]),
         description=escape(task.description),
+        notice=notice,
+        edit_form=edit_form(task, t, csrf_token) if csrf_token is not None else "",
     )
     return _page(
         user.locale, f"{task.task_id} {task.title}", content, user=user, widget=widget_tag(user, task)

@@ -23,9 +23,10 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from demo.data import DemoData, DemoUser, load_demo_data
+from demo.data import STATUSES, DemoData, DemoUser
 from demo.keyring import LiveKeyring
 from demo.pages import login_page, not_found_page, task_list_page, task_page
+from demo.task_source import TaskSource, task_source_for
 from mesh.auth import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 
 COOKIE_NAME = "demo_user"
@@ -71,6 +72,11 @@ class SessionCookie:
     def encode(self, user_id: str) -> str:
         return f"{user_id}.{self._mac(user_id)}"
 
+    def csrf_token(self, cookie_value: str) -> str:
+        """The token a form must carry: bound to this session cookie, so a page of another site cannot
+        forge it (it cannot read the cookie) and a token copied from another session does not fit."""
+        return hmac.new(self._secret, b"csrf\0" + cookie_value.encode(), hashlib.sha256).hexdigest()
+
     def decode(self, value: str | None) -> str | None:
         if not value:
             return None
@@ -87,21 +93,40 @@ def _safe_next(path: str | None) -> str:
     return "/"
 
 
+def _valid_due_date(value: str) -> bool:
+    if not value:
+        return True
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
 def create_demo_app(
     *,
     keys: LiveKeyring,
     issuer: str = DEFAULT_ISSUER,
     audience: str = DEFAULT_AUDIENCE,
+    host_db_dsn: str | None = None,
     data_path: Path | None = None,
     cookie_secret: bytes | None = None,
+    tasks: TaskSource | None = None,
 ) -> Starlette:
-    """Build the demo site. `cookie_secret` defaults to a random one, so a restart signs everyone out."""
-    data: DemoData = load_demo_data(data_path)
+    """Build the demo site on the host's PostgreSQL (`host_db_dsn`), or read-only on `data.json` without one.
+
+    `cookie_secret` defaults to a random one, so a restart signs everyone out.
+    """
+    source = tasks or task_source_for(host_db_dsn, data_path)
     cookies = SessionCookie(cookie_secret or secrets.token_bytes(32))
 
-    def current_user(request: Request) -> DemoUser | None:
+    async def signed_in(request: Request) -> tuple[DemoData, DemoUser | None]:
+        data = await source.load()
         user_id = cookies.decode(request.cookies.get(COOKIE_NAME))
-        return data.user(user_id) if user_id else None
+        return data, (data.user(user_id) if user_id else None)
+
+    def csrf_for(request: Request) -> str:
+        return cookies.csrf_token(request.cookies.get(COOKIE_NAME, ""))
 
     def to_login(request: Request) -> Response:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
@@ -110,24 +135,52 @@ def create_demo_app(
         return HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
 
     async def home(request: Request) -> Response:
-        user = current_user(request)
+        data, user = await signed_in(request)
         if user is None:
             return to_login(request)
         return html(task_list_page(data, user, date.today()))
 
     async def show_task(request: Request) -> Response:
-        user = current_user(request)
+        data, user = await signed_in(request)
         if user is None:
             return to_login(request)
         task = data.task(request.path_params["task_id"])
         if task is None or user.user_id not in task.assignee_ids:
             return html(not_found_page(user), status_code=404)
-        return html(task_page(data, user, task, date.today()))
+        edit = csrf_for(request) if source.editable else None
+        saved = request.query_params.get("saved") == "1"
+        return html(task_page(data, user, task, date.today(), csrf_token=edit, saved=saved))
+
+    async def edit_task(request: Request) -> Response:
+        """The task page's form: status and due date, for the task's assignees, with the session's token."""
+        data, user = await signed_in(request)
+        if user is None:
+            return to_login(request)
+        task_id = request.path_params["task_id"]
+        task = data.task(task_id)
+        if task is None or user.user_id not in task.assignee_ids or not source.editable:
+            return html(not_found_page(user), status_code=404)
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return html(not_found_page(user), status_code=413)
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", errors="replace")).items()}
+        if not hmac.compare_digest(form.get("csrf", ""), csrf_for(request)):
+            return html(not_found_page(user), status_code=403)
+        status, due_date = form.get("status", ""), form.get("due_date", "").strip()
+        if status not in STATUSES or not _valid_due_date(due_date):
+            page = task_page(data, user, task, date.today(), csrf_token=csrf_for(request), invalid=True)
+            return html(page, status_code=400)
+        if not await source.update_task(task_id, user.user_id, status=status, due_date=due_date):
+            return html(not_found_page(user), status_code=404)
+        # Post/redirect/get: a reload of the page after saving does not post again.
+        return RedirectResponse(f"/tasks/{quote(task_id)}?saved=1", status_code=303)
 
     async def login_form(request: Request) -> Response:
+        data = await source.load()
         return html(login_page(data, _safe_next(request.query_params.get("next"))))
 
     async def login(request: Request) -> Response:
+        data = await source.load()
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             return html(login_page(data, "/"), status_code=413)
@@ -152,7 +205,7 @@ def create_demo_app(
         return response
 
     async def token(request: Request) -> Response:
-        user = current_user(request)
+        _, user = await signed_in(request)
         if user is None:
             return JSONResponse(
                 {"error": {"code": "UNAUTHENTICATED", "message": "not signed in to the demo site"}},
@@ -171,7 +224,8 @@ def create_demo_app(
     return Starlette(
         routes=[
             Route("/", home),
-            Route("/tasks/{task_id}", show_task),
+            Route("/tasks/{task_id}", show_task, methods=["GET"]),
+            Route("/tasks/{task_id}", edit_task, methods=["POST"]),
             Route("/login", login_form, methods=["GET"]),
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["GET", "POST"]),

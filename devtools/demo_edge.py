@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class DemoEdgeSettings(EdgeSettings):
     # The demo site's signing keys (created on first use).
     dev_keys_dir: Path = ROOT / ".local" / "dev-keys"
+    # The host site's task database (the local stack's); empty: the site shows data.json read-only.
+    host_db_dsn: str = ""
 
 
 def main() -> None:
@@ -34,7 +36,10 @@ def main() -> None:
         settings = settings.model_copy(update={"auth_jwks_url": own})
     configure_process(settings)
     site = create_demo_app(
-        keys=LiveKeyring(settings.dev_keys_dir), issuer=settings.auth_issuer, audience=settings.auth_audience
+        keys=LiveKeyring(settings.dev_keys_dir),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        host_db_dsn=settings.host_db_dsn or None,
     )
     app = create_app(settings, verifier_for(settings), extra_routes=[Mount("/", app=site)])
     serve(app, settings)

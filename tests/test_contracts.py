@@ -42,6 +42,7 @@ def test_http_routes_are_read_from_the_contract() -> None:
     assert set(routes) == {
         ("GET", "/v1/widget/config"),
         ("POST", "/v1/conversations"),
+        ("GET", "/v1/conversations"),
         ("POST", "/v1/conversations/{conversation_id}/messages"),
         ("GET", "/v1/conversations/{conversation_id}/messages"),
         ("POST", "/v1/messages/{message_id}/feedback"),

@@ -19,6 +19,7 @@ if (process.argv.includes("--test-lib")) {
       "src/api.ts",
       "src/availability.ts",
       "src/study/recorder.ts",
+      "src/past.ts",
     ],
     outdir: "dist/test-lib",
     bundle: true,

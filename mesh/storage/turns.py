@@ -16,11 +16,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from assist.v1 import common_pb2, events_pb2, nlg_pb2
+from assist.v1 import common_pb2, coordinator_pb2, events_pb2, nlg_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from pymongo import DESCENDING
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
+from mesh.storage.conversation_list import list_conversations
 from mesh.storage.feedback import ratings_for
 from mesh.storage.mongo import (
     Database,
@@ -175,6 +176,14 @@ class ConversationStore:
             user_id=doc["user_id"],
             page_context=_page_context(doc.get("page_context")),
             create_time=timestamp(doc["create_time"]),
+        )
+
+    async def list_page(
+        self, user_id: str, *, page_size: int, page_token: str = ""
+    ) -> coordinator_pb2.ListConversationsResponse:
+        """One page of the user's conversations, newest first (`mesh.storage.conversation_list`)."""
+        return await list_conversations(
+            self._conversations.database, user_id, page_size=page_size, page_token=page_token
         )
 
     @unavailable_as_store_error

@@ -7,6 +7,9 @@ under test-artifacts/screenshots/<engine>-<step>.png.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.browser.browser_engines import Artifacts, Page
@@ -25,6 +28,8 @@ from tests.browser.widget_flows import (
     wait_for_answer,
     wait_until,
 )
+from tests.local_stack import ROOT, subprocess_env
+from tests.mesh_fixture import MeshUnderTest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -233,3 +238,44 @@ def test_ending_a_conversation_asks_for_satisfaction_then_starts_fresh(
 
     ask_by_typing(tab, "What is due this week?")
     assert conversation_id(tab, "carol", "T-108") != first, "a new conversation should start after ending one"
+
+
+def test_past_conversations_list_an_imported_chat_that_opens_and_continues(
+    tab: Page, edge_url: str, artifacts: Artifacts, mesh_up: MeshUnderTest
+) -> None:
+    # The host's past chats, brought in with the import-history command (idempotent: every engine runs it).
+    subprocess.run(
+        [sys.executable, "-m", "history_import", str(ROOT / "samples" / "history-good.jsonl")],
+        env=subprocess_env(MONGO_URI=mesh_up.mongo_uri),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    sign_in(tab, edge_url, "ana", "/")
+    open_panel(tab)
+    tab.click("#past-toggle")
+    item = "[data-conversation-id='past-ana-1']"
+    wait_until(
+        tab,
+        "return document.querySelector('assist-chat').shadowRoot.querySelector(arguments[0]);",
+        item,
+        what="the imported conversation in the list",
+    )
+    line = shadow(tab, "return root.querySelector(arguments[0]).textContent;", item)
+    assert "O que está atrasado?" in line and "importada" in line, line
+    assert shadow(tab, "return root.querySelector('#log').hidden;") is True
+    snap(tab, artifacts.screenshots, "past-list")
+
+    tab.click(item)
+    wait_until(
+        tab,
+        "return document.querySelector('assist-chat').shadowRoot.querySelector('#log').textContent"
+        ".includes('Revisar contrato do fornecedor venceu ontem.');",
+        what="the imported conversation's messages",
+    )
+    assert shadow(tab, "return root.querySelector('#past').hidden;") is True
+    before = answers_so_far(tab)
+    ask_by_typing(tab, "O que vence esta semana?")
+    assert answers_so_far(tab) == before + 1
+    assert conversation_id(tab, "ana", "") == "past-ana-1", "the next message went to the opened conversation"
+    snap(tab, artifacts.screenshots, "past-opened")

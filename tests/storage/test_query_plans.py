@@ -138,6 +138,9 @@ async def _use_the_product(db: Database, stack: Stack) -> None:
     conversation = await conversations.create_conversation("u1", page)
     cid = conversation.conversation_id
     await conversations.get_conversation("u1", cid)
+    await conversations.create_conversation("u1", page)
+    first_page = await conversations.list_page("u1", page_size=1)
+    await conversations.list_page("u1", page_size=1, page_token=first_page.next_page_token)
     begun = await turns.begin_turn(cid, "u1", "m-1", "what is due?", page, lease_seconds=30)
     await turns.begin_turn(cid, "u1", "m-1", "what is due?", page, lease_seconds=30)  # a resend
     await conversations.history("u1", cid, 6)

@@ -14,6 +14,8 @@ import type {
   CreateConversationRequest,
   CreateConversationResponse,
   GetWidgetConfigResponse,
+  ConversationSummary,
+  ListConversationsResponse,
   ListMessagesResponse,
   StudyRecord,
   SubmitFeedbackRequest,
@@ -29,6 +31,12 @@ import { SseParser } from "./sse";
 // because the edge leaves out fields that hold their default value.
 export type { Message as HistoryMessage, PageContext } from "./gen/assist/v1/common";
 export type { TurnAccepted, TurnDone } from "./gen/assist/v1/coordinator";
+
+/** One page of the person's conversations, newest first; `nextPageToken` is "" on the last page. */
+export interface PastPage {
+  conversations: ConversationSummary[];
+  nextPageToken: string;
+}
 
 /** The two ratings a person can give; the contract's UNSPECIFIED is refused by the edge. */
 export type Rating = Exclude<FeedbackRating, "FEEDBACK_RATING_UNSPECIFIED">;
@@ -129,6 +137,12 @@ export class EdgeApi {
     const id = out.conversation?.conversationId;
     if (!id) throw new ApiError("UNKNOWN", "no conversation id", true);
     return id;
+  }
+
+  async listConversations(pageToken = ""): Promise<PastPage> {
+    const query = pageToken ? `?pageToken=${encodeURIComponent(pageToken)}` : "";
+    const out = await this.json<ListConversationsResponse>("GET", `/v1/conversations${query}`);
+    return { conversations: out.conversations ?? [], nextPageToken: out.nextPageToken ?? "" };
   }
 
   async listMessages(conversationId: string): Promise<Message[]> {

@@ -176,6 +176,38 @@ export class Conversation {
   }
 
   /**
+   * Continue a past conversation picked from the list: show its messages and talk in it from now on (it
+   * becomes the stored one). Resolves to false when ignored (busy, or the satisfaction question is open)
+   * or when its messages could not be loaded (the error is shown; the current conversation stays).
+   */
+  async openPast(conversationId: string): Promise<boolean> {
+    if (this.busy || this.surveyFor !== null) return false;
+    const { api, memory, view } = this.deps;
+    const before = this.current;
+    this.to("loadingHistory");
+    view.historyLoading();
+    try {
+      const messages = await api.listMessages(conversationId);
+      this.conversationId = conversationId;
+      this.answered = messages.some((m) => m.role === "ROLE_ASSISTANT");
+      view.historyShown(messages);
+      view.historyOutcome("loaded");
+      this.to("idle");
+      try {
+        memory.save(await memory.key(), conversationId);
+      } catch {
+        // Not remembered across a reload; the conversation itself is open.
+      }
+      return true;
+    } catch (err) {
+      view.historyLoadingEnded();
+      view.error(codeOf(err, "NETWORK"), null);
+      this.to(before === "unrestored" ? "unrestored" : "idle");
+      return false;
+    }
+  }
+
+  /**
    * Run one turn; ignored while busy. A retry passes the same client message id, so the edge never
    * answers twice, and does not show the person's message again.
    */

@@ -43,6 +43,7 @@ export const ICONS = {
   send: "M3 20.5 21 12 3 3.5 3 10l12 2-12 2z",
   thumb: "M2 21h4V9H2zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3a1.5 1.5 0 0 0-.4-1L13.2 1 6.6 7.6A2 2 0 0 0 6 9v10a2 2 0 0 0 2 2h9a2 2 0 0 0 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7z",
   end: "M5 4h9l1 2h5v9h-7l-1-2H7v8H5z",
+  past: "M13 3a9 9 0 1 0 8.5 12h-2.1A7 7 0 1 1 13 5a7 7 0 0 1 5 2.1L15 10h7V3l-2.5 2.5A9 9 0 0 0 13 3zm-1 5v5.4l4.3 2.6.8-1.3-3.6-2.2V8z",
 };
 
 /** The elements of `root` that Tab can reach, in order. */

@@ -25,8 +25,10 @@ import { languageHint, resolveLocale, strings } from "./i18n";
 import { conversationKey, loadConversationId, newClientMessageId, saveConversationId } from "./store";
 import { STYLES } from "./styles";
 import { Composer, quickActions } from "./views/composer";
+import { PastConversations } from "./past";
 import { MessageLog } from "./views/messages";
 import { Panel } from "./views/panel";
+import { PastList } from "./views/past";
 import { satisfactionForm } from "./views/survey";
 import { studyModeOn } from "./study/content";
 import { StudyRecorder } from "./study/recorder";
@@ -101,6 +103,28 @@ export class AssistChat extends HTMLElement {
       return true;
     });
     const survey = h("div", { id: "satisfaction", hidden: true });
+    // The past conversations replace the conversation view while they are shown.
+    const pastList = new PastList(s, {
+      pick: (id) => {
+        showPast(false);
+        void conversation.openPast(id).then(() => messages.scrollToEnd());
+      },
+      more: () => void past.more(),
+    });
+    const showPast = (open: boolean): void => {
+      pastList.open = open;
+      messages.log.hidden = open;
+      composer.form.hidden = open || !survey.hidden;
+      if (quick) quick.hidden = open;
+      panel.pastShown(open);
+      if (open) {
+        void past.open().then(() => pastList.first.focus());
+      } else {
+        past.close();
+        composer.input.focus();
+      }
+    };
+    const quick = taskId ? quickActions(s, (question) => void conversation.send(question)) : null;
     const study = studyModeOn(this.getAttribute("study"))
       ? new StudyPanel(locale, new StudyRecorder((records) => api.recordStudyEvents(records), languageHint(locale), newClientMessageId))
       : null;
@@ -110,14 +134,19 @@ export class AssistChat extends HTMLElement {
       {
         toggle: () => void (panel.isOpen ? this.close() : this.open()),
         close: () => this.close(),
-        end: () => conversation.end(),
+        end: () => {
+          if (pastList.isOpen) showPast(false);
+          conversation.end();
+        },
+        past: () => showPast(!pastList.isOpen),
       },
       [
         study?.section,
         messages.log,
         messages.typing,
-        taskId ? quickActions(s, (question) => void conversation.send(question)) : null,
+        quick,
         composer.form,
+        pastList.region,
         survey,
       ],
     );
@@ -173,6 +202,14 @@ export class AssistChat extends HTMLElement {
       pageContext: () => ({ taskId, pageUrl: location.href }),
       language: languageHint(locale),
       newClientMessageId,
+    });
+
+    const past = new PastConversations({
+      api,
+      view: pastList,
+      currentId: () => conversation.id,
+      locale,
+      untitled: s.pastUntitled,
     });
 
     adoptStyles(this.root); // the launcher and panel are appended once the edge says enabled (reveal)

@@ -57,6 +57,15 @@ const en = {
   satisfactionSend: "Send",
   satisfactionSkip: "Skip",
   satisfactionThanks: "Thank you! A new conversation has started.",
+  pastOpen: "Past conversations",
+  pastBack: "Back to the conversation",
+  pastTitle: "Your past conversations",
+  pastLoading: "Loading your conversations…",
+  pastEmpty: "No past conversations yet.",
+  pastMore: "Show more",
+  pastImported: "imported",
+  pastCurrent: "current",
+  pastUntitled: "Conversation without a question",
 };
 
 export type Strings = typeof en;
@@ -111,6 +120,15 @@ const ptBR: Strings = {
   satisfactionSend: "Enviar",
   satisfactionSkip: "Pular",
   satisfactionThanks: "Obrigado! Uma nova conversa foi iniciada.",
+  pastOpen: "Conversas anteriores",
+  pastBack: "Voltar à conversa",
+  pastTitle: "Suas conversas anteriores",
+  pastLoading: "Carregando suas conversas…",
+  pastEmpty: "Nenhuma conversa anterior ainda.",
+  pastMore: "Mostrar mais",
+  pastImported: "importada",
+  pastCurrent: "atual",
+  pastUntitled: "Conversa sem pergunta",
 };
 
 const TABLE: Record<Locale, Strings> = { en, "pt-BR": ptBR };

@@ -85,4 +85,11 @@ textarea::placeholder{color:var(--muted);opacity:1}
 #panel{inset:0;width:100%;max-width:none;height:100%;border-radius:0;border:0}
 :host([data-open]) #launcher{display:none}
 }
+#past{display:flex;flex-direction:column;gap:8px;padding:12px 16px;overflow:auto;flex:1}
+#past h3{font-size:15px;margin:0}
+.past-items{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:6px}
+.past-item{display:flex;flex-direction:column;align-items:flex-start;gap:2px;width:100%;text-align:left;padding:8px 10px;border:1px solid var(--line);border-radius:8px;background:transparent}
+.past-item:hover,.past-item[aria-current=true]{border-color:var(--accent)}
+.past-label{overflow-wrap:anywhere}
+.past-meta,.past-status{font-size:12px;color:var(--muted);margin:0}
 `;

@@ -58,6 +58,11 @@ class CoordinatorServiceStub:
                 request_serializer=assist_dot_v1_dot_coordinator__pb2.ConverseRequest.SerializeToString,
                 response_deserializer=assist_dot_v1_dot_coordinator__pb2.ConverseResponse.FromString,
                 _registered_method=True)
+        self.ListConversations = channel.unary_unary(
+                '/assist.v1.CoordinatorService/ListConversations',
+                request_serializer=assist_dot_v1_dot_coordinator__pb2.ListConversationsRequest.SerializeToString,
+                response_deserializer=assist_dot_v1_dot_coordinator__pb2.ListConversationsResponse.FromString,
+                _registered_method=True)
         self.ListMessages = channel.unary_unary(
                 '/assist.v1.CoordinatorService/ListMessages',
                 request_serializer=assist_dot_v1_dot_coordinator__pb2.ListMessagesRequest.SerializeToString,
@@ -116,6 +121,14 @@ class CoordinatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListConversations(self, request, context):
+        """ListConversations returns the calling user's conversations, newest first, a page at a time: the
+        widget's list of past chats, imported ones included. Only the caller's own are ever listed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListMessages(self, request, context):
         """ListMessages returns a conversation's history, oldest first.
         """
@@ -163,6 +176,11 @@ def add_CoordinatorServiceServicer_to_server(servicer, server):
                     servicer.Converse,
                     request_deserializer=assist_dot_v1_dot_coordinator__pb2.ConverseRequest.FromString,
                     response_serializer=assist_dot_v1_dot_coordinator__pb2.ConverseResponse.SerializeToString,
+            ),
+            'ListConversations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConversations,
+                    request_deserializer=assist_dot_v1_dot_coordinator__pb2.ListConversationsRequest.FromString,
+                    response_serializer=assist_dot_v1_dot_coordinator__pb2.ListConversationsResponse.SerializeToString,
             ),
             'ListMessages': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMessages,
@@ -275,6 +293,33 @@ class CoordinatorService:
             '/assist.v1.CoordinatorService/Converse',
             assist_dot_v1_dot_coordinator__pb2.ConverseRequest.SerializeToString,
             assist_dot_v1_dot_coordinator__pb2.ConverseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConversations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/assist.v1.CoordinatorService/ListConversations',
+            assist_dot_v1_dot_coordinator__pb2.ListConversationsRequest.SerializeToString,
+            assist_dot_v1_dot_coordinator__pb2.ListConversationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

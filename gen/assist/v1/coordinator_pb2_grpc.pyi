@@ -53,6 +53,10 @@ class CoordinatorServiceStub:
     then done or error). A message whose `client_message_id` was already answered replays the stored
     answer instead of running a second turn.
     """
+    ListConversations: _grpc.UnaryUnaryMultiCallable[_coordinator_pb2.ListConversationsRequest, _coordinator_pb2.ListConversationsResponse]
+    """ListConversations returns the calling user's conversations, newest first, a page at a time: the
+    widget's list of past chats, imported ones included. Only the caller's own are ever listed.
+    """
     ListMessages: _grpc.UnaryUnaryMultiCallable[_coordinator_pb2.ListMessagesRequest, _coordinator_pb2.ListMessagesResponse]
     """ListMessages returns a conversation's history, oldest first."""
     SubmitFeedback: _grpc.UnaryUnaryMultiCallable[_coordinator_pb2.SubmitFeedbackRequest, _coordinator_pb2.SubmitFeedbackResponse]
@@ -89,6 +93,10 @@ class CoordinatorServiceAsyncStub(CoordinatorServiceStub):
     """Converse runs one turn: the user's message in, a stream of events out (accepted, intent, text deltas,
     then done or error). A message whose `client_message_id` was already answered replays the stored
     answer instead of running a second turn.
+    """
+    ListConversations: _aio.UnaryUnaryMultiCallable[_coordinator_pb2.ListConversationsRequest, _coordinator_pb2.ListConversationsResponse]  # type: ignore[assignment]
+    """ListConversations returns the calling user's conversations, newest first, a page at a time: the
+    widget's list of past chats, imported ones included. Only the caller's own are ever listed.
     """
     ListMessages: _aio.UnaryUnaryMultiCallable[_coordinator_pb2.ListMessagesRequest, _coordinator_pb2.ListMessagesResponse]  # type: ignore[assignment]
     """ListMessages returns a conversation's history, oldest first."""
@@ -141,6 +149,16 @@ class CoordinatorServiceServicer(metaclass=_abc_1.ABCMeta):
         """Converse runs one turn: the user's message in, a stream of events out (accepted, intent, text deltas,
         then done or error). A message whose `client_message_id` was already answered replays the stored
         answer instead of running a second turn.
+        """
+
+    @_abc_1.abstractmethod
+    def ListConversations(
+        self,
+        request: _coordinator_pb2.ListConversationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_coordinator_pb2.ListConversationsResponse, _abc.Awaitable[_coordinator_pb2.ListConversationsResponse]]:
+        """ListConversations returns the calling user's conversations, newest first, a page at a time: the
+        widget's list of past chats, imported ones included. Only the caller's own are ever listed.
         """
 
     @_abc_1.abstractmethod

@@ -1,6 +1,6 @@
 /**
  * The launcher button and the dialog panel around the conversation: its header (title, what the
- * conversation is about, "End conversation", close), opening and closing, and keeping Tab inside the open
+ * conversation is about, past conversations, "End conversation", close), opening and closing, and keeping Tab inside the open
  * panel (the launcher and the page are one Escape away).
  */
 
@@ -11,11 +11,14 @@ export interface PanelActions {
   toggle(): void;
   close(): void;
   end(): void;
+  /** Show or hide the list of past conversations. */
+  past(): void;
 }
 
 export class Panel {
   readonly launcher: HTMLButtonElement;
   readonly panel: HTMLElement;
+  readonly pastButton: HTMLButtonElement;
 
   constructor(
     private readonly s: Strings,
@@ -37,6 +40,10 @@ export class Panel {
     const context = task.id
       ? h("p", { id: "context" }, `${s.aboutTask} `, h("b", {}, task.id), task.title ? `: ${task.title}` : "")
       : h("p", { id: "context" }, s.general);
+    this.pastButton = h("button", { type: "button", class: "icon", id: "past-toggle", "aria-label": s.pastOpen, "aria-expanded": "false", "aria-controls": "past" });
+    this.pastButton.title = s.pastOpen;
+    this.pastButton.append(icon(ICONS.past));
+    this.pastButton.addEventListener("click", () => actions.past());
     const endButton = h("button", { type: "button", class: "icon", id: "end", "aria-label": s.newConversation });
     endButton.title = s.newConversation;
     endButton.append(icon(ICONS.end));
@@ -49,7 +56,7 @@ export class Panel {
     this.panel = h(
       "section",
       { id: "panel", part: "panel", role: "dialog", "aria-labelledby": "title", "aria-describedby": "context", hidden: true },
-      h("div", { class: "head" }, h("div", { class: "heading" }, h("h2", { id: "title" }, s.title), context), endButton, closeButton),
+      h("div", { class: "head" }, h("div", { class: "heading" }, h("h2", { id: "title" }, s.title), context), this.pastButton, endButton, closeButton),
       ...body,
     );
   }
@@ -64,6 +71,14 @@ export class Panel {
     this.launcher.setAttribute("aria-expanded", String(open));
     this.launcher.setAttribute("aria-label", open ? this.s.launcherClose : this.s.launcherOpen);
     focus.focus();
+  }
+
+  /** The past-conversations button's state and label follow whether the list is shown. */
+  pastShown(open: boolean): void {
+    this.pastButton.setAttribute("aria-expanded", String(open));
+    const label = open ? this.s.pastBack : this.s.pastOpen;
+    this.pastButton.setAttribute("aria-label", label);
+    this.pastButton.title = label;
   }
 
   /** Keep Tab inside the open panel: from the last focusable element back to the first, and the reverse. */

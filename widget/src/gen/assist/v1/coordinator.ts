@@ -170,6 +170,40 @@ export interface ConverseResponse {
   error?: TurnError | undefined;
 }
 
+/** ListConversationsRequest asks for one page of the caller's conversations. */
+export interface ListConversationsRequest {
+  /** At most this many conversations (default 20, at most 100). */
+  pageSize?:
+    | number
+    | undefined;
+  /** The `next_page_token` of the previous page; empty for the first page. Opaque to the caller. */
+  pageToken?: string | undefined;
+}
+
+/** ConversationSummary is one line of the list of past conversations. */
+export interface ConversationSummary {
+  /** The conversation itself. */
+  conversation?:
+    | Conversation
+    | undefined;
+  /** The first user message still kept in its history, shortened: what the list shows as its title. */
+  preview?:
+    | string
+    | undefined;
+  /** Brought in by import-history from the host's past chats, not held in this product. */
+  imported?: boolean | undefined;
+}
+
+/** ListConversationsResponse is one page, newest conversation first. */
+export interface ListConversationsResponse {
+  /** The conversations of this page. */
+  conversations?:
+    | ConversationSummary[]
+    | undefined;
+  /** Pass as `page_token` for the next page; empty when this page is the last. */
+  nextPageToken?: string | undefined;
+}
+
 /** ListMessagesRequest names a conversation. */
 export interface ListMessagesRequest {
   /** The conversation. */
