@@ -138,8 +138,9 @@ def _event_schema(stream_message: descriptor.Descriptor, components: _Components
             "data": {
                 "type": "string",
                 "contentMediaType": "application/json",
+                # anyOf, not oneOf: a delta's `{"text": ...}` is also a valid (partial) TurnDone.
                 "contentSchema": {
-                    "oneOf": [components.ref(f.message_type) for f in fields if f.message_type]
+                    "anyOf": [components.ref(f.message_type) for f in fields if f.message_type]
                 },
             },
             "id": {"type": "string"},
