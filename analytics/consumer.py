@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -33,11 +33,20 @@ from google.protobuf.message import DecodeError
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
+from prometheus_client import Counter
 from pymongo.errors import BulkWriteError
 
 from mesh.event_metrics import set_consumer_lag
 from mesh.events.kafka import FEEDBACK_TOPIC, INTERACTIONS_TOPIC, STUDY_TOPIC, decode
-from mesh.storage.mongo import Database, Document, StoreUnavailable, unavailable_as_store_error, utcnow
+from mesh.storage.erasures import erased_at
+from mesh.storage.mongo import (
+    Database,
+    Document,
+    StoreUnavailable,
+    as_utc,
+    unavailable_as_store_error,
+    utcnow,
+)
 from mesh.trace_context import context_from_kafka_headers
 
 log = logging.getLogger("assist.analytics")
@@ -45,6 +54,10 @@ _tracer = trace.get_tracer("assist.analytics")
 
 FACTS = "analytics_events"
 DUPLICATE_KEY = 11000
+ERASED_EVENTS_DROPPED = Counter(
+    "assist_analytics_erased_events_dropped_total",
+    "Events not counted because their user was erased after they occurred (still retained in Kafka).",
+)
 
 
 def fact_for(envelope: events_pb2.EventEnvelope) -> Document | None:
@@ -96,24 +109,54 @@ def fact_for(envelope: events_pb2.EventEnvelope) -> Document | None:
     return fact
 
 
+def _forgotten(fact: Document, erasures: dict[str, datetime]) -> bool:
+    """Whether the fact's event happened before (or as) its user was erased."""
+    erased = erasures.get(fact.get("user_id", ""))
+    return erased is not None and as_utc(fact["occur_time"]) <= erased
+
+
+async def _drop_erased(db: Database, facts: list[Document]) -> int:
+    """Delete the facts just stored whose user was erased meanwhile; how many went.
+
+    The check before the insert cannot see an erasure that lands between it and the insert; this one can:
+    the erasure records first and deletes facts second, so either its delete or this check catches a fact.
+    """
+    erasures = await erased_at(db, (f.get("user_id", "") for f in facts))
+    doomed = [f["_id"] for f in facts if _forgotten(f, erasures)]
+    if not doomed:
+        return 0
+    return int((await db[FACTS].delete_many({"_id": {"$in": doomed}})).deleted_count)
+
+
 @unavailable_as_store_error
 async def record_events(db: Database, envelopes: Iterable[events_pb2.EventEnvelope]) -> int:
-    """Store the facts of these events; returns how many were new (redelivered events are skipped)."""
+    """Store the facts of these events; returns how many were new (redelivered events are skipped).
+
+    Events of an erased user that occurred before the erasure are dropped (mesh/storage/erasures.py):
+    an erasure must not be undone by events still retained in Kafka.
+    """
     facts: dict[str, Document] = {}
     for envelope in envelopes:
         fact = fact_for(envelope) if envelope.event_id else None
         if fact is not None:
             facts.setdefault(fact["_id"], fact)
-    if not facts:
+    erasures = await erased_at(db, (f.get("user_id", "") for f in facts.values())) if facts else {}
+    kept = [f for f in facts.values() if not _forgotten(f, erasures)]
+    if len(kept) < len(facts):
+        ERASED_EVENTS_DROPPED.inc(len(facts) - len(kept))
+    if not kept:
         return 0
     try:
-        result = await db[FACTS].insert_many(list(facts.values()), ordered=False)
+        result = await db[FACTS].insert_many(kept, ordered=False)
+        inserted = len(result.inserted_ids)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
         if any(error.get("code") != DUPLICATE_KEY for error in errors):
             raise
-        return int(exc.details.get("nInserted", 0))
-    return len(result.inserted_ids)
+        inserted = int(exc.details.get("nInserted", 0))
+    dropped = await _drop_erased(db, kept)
+    ERASED_EVENTS_DROPPED.inc(dropped)
+    return max(0, inserted - dropped)
 
 
 async def _count_distinct(db: Database, field: str, match: Document) -> int:

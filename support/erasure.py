@@ -5,17 +5,19 @@ What a user leaves behind, store by store (docs/data.md has the shapes):
   `feedback` and `satisfaction` (their ratings, with outboxes), `claims` on those documents (the relay's
   and the turn runner's: ids, no content), `analytics_events` (facts carrying their user id).
 - Redis: their sessions (`assist:session:<user>:*`), their rate-limit buckets (`assist:ratelimit:*:<user>`)
-  and cached answers. A task-scope cached answer is keyed by a one-way hash that includes the user id, so
-  it cannot be attributed: the whole answer cache is dropped. That costs every user a few cache misses
-  (answers live at most `cache_ttl_s`, 10 minutes) and is the only way to be sure.
+  and their cached answers. A task-scope answer's key is a one-way hash, but every such answer is stored
+  with its user's tag (`user_cache_tag`, agents/nlg/cache.py), so exactly that user's answers are dropped;
+  general answers (help, greetings) hold no user data and stay, as do other users' answers.
 - Kafka: events already published stay in their topics until the topics' retention removes them; they
-  cannot be deleted one by one. The receipt counts them, and `docs/support.md` says what that means for
-  the deadline.
+  cannot be deleted one by one. The erasure first leaves an erasure record (mesh/storage/erasures.py, a
+  digest and a time): the analytics consumer drops every event of the user that occurred before it, so a
+  lagging or replaying consumer cannot bring the facts back. The receipt counts the retained events, and
+  `docs/support.md` says what that means.
 Not erased: `tasks` (and the host sync's records): a copy of the host site's own task data, which the
 host controls; erasing our copy would be undone by the next sync. The host erases it at the source.
 
-Order: children before parents (claims, analytics facts, feedback, satisfaction, turns, then the
-conversations), so a run that stops halfway leaves the user findable and a second run finishes the job.
+Order: the erasure record, then children before parents (claims, analytics facts, feedback, satisfaction,
+turns, then the conversations), so a run that stops halfway leaves the user findable and a second run finishes the job.
 Every query matches on `user_id` (a field every one of these documents carries) or on ids derived from
 the user's documents; the user-id sweeps read whole collections on purpose: no turn path needs such an
 index, and an erasure request is rare.
@@ -23,7 +25,6 @@ index, and an erasure request is rare.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -31,12 +32,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from mesh.storage.erasures import record_erasure, user_digest
 from mesh.storage.feedback import feedback_id_for, satisfaction_id_for
 from mesh.storage.mongo import Database, Document, utcnow
+from mesh.storage.redis_store import ANSWER_CACHE_NAMESPACE, ResponseCache, user_cache_tag
 
 SESSION_PREFIX = "assist:session"
 RATELIMIT_PREFIX = "assist:ratelimit"
-ANSWER_CACHE_PREFIX = "assist:cache"
 ANALYTICS_FACTS = "analytics_events"
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -60,10 +62,6 @@ class Receipt:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def user_digest(user_id: str) -> str:
-    return hashlib.sha256(user_id.encode()).hexdigest()
 
 
 def _glob_literal(text: str) -> str:
@@ -114,9 +112,12 @@ async def erase_user(
         dry_run=dry_run,
         not_erased={
             "tasks": "the host site's task data, synced from it: erased at the host, the sync follows",
-            "kafka": "published events expire with the topics' retention (docs/support.md)",
+            "kafka": "published events expire with the topics' retention; analytics ignores them (erasure record)",
         },
     )
+    if not dry_run:
+        # First, so analytics stops counting the user's retained events before their facts are deleted.
+        await record_erasure(db, user_id, utcnow())
     mine = {"user_id": user_id}
     turns = [d async for d in db.turns.find(mine, projection={"conversation_id": 1, "outbox": 1})]
     ratings = [d async for d in db.feedback.find(mine, projection={"outbox": 1})]
@@ -150,8 +151,8 @@ async def erase_user(
     limits += await _redis_keys(redis, f"{RATELIMIT_PREFIX}:{literal}")
     deleted["redis.sessions"] = await _delete_keys(redis, sessions, dry_run)
     deleted["redis.rate_limits"] = await _delete_keys(redis, limits, dry_run)
-    cached = await _redis_keys(redis, f"{ANSWER_CACHE_PREFIX}:*")
-    deleted["redis.answer_cache_all_users"] = await _delete_keys(redis, cached, dry_run)
+    answers = ResponseCache(redis, ANSWER_CACHE_NAMESPACE)
+    deleted["redis.cached_answers"] = await answers.drop_tag(user_cache_tag(user_id), dry_run=dry_run)
     receipt.finished_at = utcnow().isoformat()
     return receipt
 

@@ -5,7 +5,9 @@ Two scopes:
   answer depends only on the models, the prompt versions, the parameters, the language and the normalised
   question; it is shared by every user.
 - task: keyed by the user id and a hash of the task facts the prompt used (plus today, the focus task and
-  the history sent), so no user ever gets another's answer and any change to a task is a new key.
+  the history sent), so no user ever gets another's answer and any change to a task is a new key. Tagged
+  with its tasks (the task sync drops answers about a changed task) and its user (an erasure drops only
+  that user's answers; general answers hold no user data and stay).
 Nothing else is cached: unclassified questions, turns whose tasks could not be loaded (a degraded answer
 must not outlive the outage), and anything without a user id. TTLs come from the prompt files.
 
@@ -27,7 +29,12 @@ from assist.v1 import common_pb2, nlg_pb2
 from prometheus_client import Counter
 
 from agents.nlg.gemini_writer import GeminiRequest
-from mesh.storage.redis_store import ANSWER_CACHE_NAMESPACE, ResponseCache, task_cache_tag
+from mesh.storage.redis_store import (
+    ANSWER_CACHE_NAMESPACE,
+    ResponseCache,
+    task_cache_tag,
+    user_cache_tag,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,14 @@ class CacheKey:
     ttl_s: int
     # The tasks whose facts the answer used: a change to one of them deletes it (the task sync does).
     task_ids: tuple[str, ...] = ()
+    # Whose answer it is (task scope only): an erasure of that user deletes it (`python -m support erase-user`).
+    user_id: str = ""
+
+    @property
+    def tags(self) -> list[str]:
+        return [task_cache_tag(t) for t in self.task_ids] + (
+            [user_cache_tag(self.user_id)] if self.user_id else []
+        )
 
 
 @dataclass(frozen=True)
@@ -133,7 +148,7 @@ def cache_key(inp: nlg_pb2.GenerationInput, request: GeminiRequest, models: Sequ
     used = dict.fromkeys(
         [*(t.task_id for t in inp.tasks), *([inp.focus_task_id] if inp.focus_task_id else [])]
     )
-    return CacheKey(_digest(material), "task", prompt.cache_ttl_s, tuple(used))
+    return CacheKey(_digest(material), "task", prompt.cache_ttl_s, tuple(used), inp.user_id)
 
 
 class AnswerCache:
@@ -151,9 +166,7 @@ class AnswerCache:
     async def put(self, key: CacheKey, answer: CachedAnswer) -> None:
         if not answer.chunks:
             return
-        await self._store.set(
-            key.digest, answer.encode(), key.ttl_s, tags=[task_cache_tag(t) for t in key.task_ids]
-        )
+        await self._store.set(key.digest, answer.encode(), key.ttl_s, tags=key.tags)
         STORES.labels(key.scope).inc()
 
     @staticmethod

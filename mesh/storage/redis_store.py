@@ -9,6 +9,7 @@ so an outage costs nothing per call.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -144,6 +145,14 @@ def task_cache_tag(task_id: str) -> str:
     return f"task:{task_id}"
 
 
+def user_cache_tag(user_id: str) -> str:
+    """The tag of every cached answer written for this user, so an erasure drops only theirs.
+
+    A digest, not the id: the tag is a Redis key name, and key names must not hold personal data.
+    """
+    return f"user:{hashlib.sha256(user_id.encode()).hexdigest()}"
+
+
 class ResponseCache:
     """Cached answers by a caller-computed key hash (the caller decides what makes two questions equal).
 
@@ -201,6 +210,20 @@ class ResponseCache:
             return deleted
 
         return await self._guard.run(drop, 0)
+
+    async def drop_tag(self, tag: str, *, dry_run: bool = False) -> int:
+        """Delete (or, with `dry_run`, count) the values stored with `tag`, and the tag itself.
+
+        Unlike `invalidate_tag` this raises when Redis is down: an erasure must not report success
+        over cached answers it could not reach.
+        """
+        members = await self._redis.smembers(self._tag_key(tag))
+        keys = [self._key(m.decode() if isinstance(m, bytes) else m) for m in members]
+        if dry_run:
+            return int(await self._redis.exists(*keys)) if keys else 0
+        deleted = int(await self._redis.delete(*keys)) if keys else 0
+        await self._redis.delete(self._tag_key(tag))
+        return deleted
 
 
 class RateLimiter:

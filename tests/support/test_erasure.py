@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import timedelta
 
+from assist.v1 import events_pb2
 from bson import BSON
 from redis.asyncio import Redis
 
+from analytics.consumer import AnalyticsConsumer, record_events
+from mesh.events.kafka import encode, make_producer
+from mesh.storage.erasures import user_digest
 from mesh.storage.mongo import Database
-from support.erasure import erase_user, user_digest
-from tests.support.seed import Footprint, seed_user
+from support.erasure import erase_user
+from tests.events.kafka_helpers import create_topic
+from tests.local_stack import Stack
+from tests.support.seed import Footprint, cache_general_answer, interaction, seed_user
 
 # The host site's task data is not the assistant's to erase (support/erasure.py says why); none is seeded.
 NOT_OURS = {"tasks"}
@@ -49,22 +57,59 @@ async def redis_hits(redis: Redis, needles: list[str]) -> list[str]:
     return hits
 
 
+async def produce(bootstrap: str, topic: str, envelopes: list[events_pb2.EventEnvelope]) -> None:
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            await producer.send_and_wait(topic, encode(envelope))
+    finally:
+        await producer.stop()
+
+
+async def consume(consumer: AnalyticsConsumer, records: int, timeout_s: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while consumer.records_seen < records and loop.time() < deadline:
+        await consumer.process_batch(timeout_ms=200)
+    assert consumer.records_seen == records
+
+
 async def test_erase_user_leaves_nothing_about_them_and_keeps_the_other_user(
-    db: Database, redis: Redis
+    stack: Stack, db: Database, redis: Redis, topic: str
 ) -> None:
     erased = await seed_user(db, redis, f"ana-{uuid.uuid4().hex[:8]}")
     kept = await seed_user(db, redis, f"bruno-{uuid.uuid4().hex[:8]}")
+    general_answer = await cache_general_answer(redis)
     before_kept = await mongo_hits(db, kept.needles), await redis_hits(redis, kept.needles)
     assert await mongo_hits(db, erased.needles), "the seed must have written the user's data"
     assert await redis_hits(redis, erased.needles)
+    assert await redis.exists(*erased.cached_answer_keys) == 2
 
     receipt = await erase_user(db, redis, erased.user_id, request_id="req-1")
 
     assert await mongo_hits(db, erased.needles) == []
     assert await redis_hits(redis, erased.needles) == []
-    # The other user's documents and keys are all still there (the shared answer cache aside: see below).
+    assert await redis.exists(*erased.cached_answer_keys) == 0
+    # The other user's documents, keys and cached answers are all still there, and so are shared answers.
     assert await mongo_hits(db, kept.needles) == before_kept[0]
     assert await redis_hits(redis, kept.needles) == before_kept[1]
+    assert await redis.exists(*kept.cached_answer_keys, general_answer) == 3
+
+    # Their events are still in Kafka: a consumer reading the topic from the start (a new group, a replay)
+    # counts the other user's events and none of theirs.
+    await create_topic(stack.kafka_bootstrap, topic)
+    await produce(stack.kafka_bootstrap, topic, erased.published + kept.published)
+    await db.analytics_events.delete_many({"user_id": kept.user_id})
+    consumer = AnalyticsConsumer(db, stack.kafka_bootstrap, f"replay-{uuid.uuid4().hex[:8]}", topics=[topic])
+    await consumer.start()
+    try:
+        await consume(consumer, len(erased.published) + len(kept.published))
+    finally:
+        await consumer.stop()
+    assert consumer.facts_stored == len(kept.published) == 6
+    assert await mongo_hits(db, erased.needles) == []
+    assert await db.analytics_events.count_documents({"user_id": kept.user_id}) == 6
     assert receipt.request_id == "req-1"
     assert receipt.user_id_sha256 == user_digest(erased.user_id)
     assert receipt.deleted["mongo.conversations"] == 2
@@ -76,8 +121,8 @@ async def test_erase_user_leaves_nothing_about_them_and_keeps_the_other_user(
     assert receipt.deleted["mongo.claims"] >= 4
     assert receipt.deleted["redis.sessions"] == 2
     assert receipt.deleted["redis.rate_limits"] == 1
-    # Cached answers cannot be attributed to a user (hashed keys): the whole answer cache goes.
-    assert receipt.deleted["redis.answer_cache_all_users"] >= 2
+    # Their two cached answers, found by their user tag; nobody else's.
+    assert receipt.deleted["redis.cached_answers"] == 2
     assert (receipt.kafka_events_published, receipt.kafka_events_unpublished) == (6, 2)
     assert erased.user_id not in str(receipt.as_json())
 
@@ -104,3 +149,17 @@ async def test_a_user_id_with_glob_characters_erases_only_itself(db: Database, r
 
     assert receipt.deleted["redis.sessions"] == 0
     assert await redis_hits(redis, [plain.user_id])
+
+
+async def test_events_of_an_erased_user_from_before_the_erasure_are_not_counted_later_ones_are(
+    db: Database, redis: Redis
+) -> None:
+    user = await seed_user(db, redis, f"eva-{uuid.uuid4().hex[:8]}", turns=1)
+    await erase_user(db, redis, user.user_id)
+
+    # Redelivered old events are dropped; the person comes back later and their new turn counts.
+    assert await record_events(db, user.published) == 0
+    later = interaction(user.user_id, "c-after", uuid.uuid4().hex)
+    later.occur_time.FromDatetime(later.occur_time.ToDatetime() + timedelta(seconds=5))
+    assert await record_events(db, [later]) == 1
+    assert await db.analytics_events.count_documents({"user_id": user.user_id}) == 1
