@@ -112,6 +112,8 @@ def test_validation_catches_an_unknown_field(tmp_path: Path) -> None:
         ("components.edge.autoscaling.maxReplicaz=3", "maxReplicaz"),
         ("kafka.bootstrap=kafka", "bootstrap"),
         ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("retention.days=-1", "days"),
+        ("retention.dayz=30", "dayz"),
     ],
 )
 def test_schema_rejects_unknown_keys_and_wrong_types(helm_bin: Path, setting: str, complaint: str) -> None:
@@ -169,6 +171,33 @@ def test_pods_run_restricted_with_no_service_account_token(helm_bin: Path) -> No
         }
         generated = values()["components"][component_of(deployment)]
         assert pod["terminationGracePeriodSeconds"] > generated["gracefulStopSeconds"]
+
+
+def test_retention_is_off_by_default_and_a_restricted_cronjob_when_days_are_set(helm_bin: Path) -> None:
+    assert not by_kind(render(helm_bin), "CronJob")
+    assert not by_kind(render(helm_bin, "--set", "retention.days=0"), "CronJob")
+
+    manifests = render(helm_bin, "-f", CHART / "ci" / "full-values.yaml")
+    (job,) = by_kind(manifests, "CronJob").values()
+    assert component_of(job) == "retention"
+    assert (job["spec"]["schedule"], job["spec"]["timeZone"]) == ("15 4 * * *", "America/Sao_Paulo")
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "support", "retention"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["RETENTION_DAYS"]["value"] == "180"
+    # The same MongoDB Secret as the Deployments: the deployment's own configuration.
+    coordinator = by_kind(manifests, "Deployment")["assist-coordinator"]
+    coordinator_env = {e["name"]: e for e in coordinator["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MONGO_URI"] == coordinator_env["MONGO_URI"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # Allowed out to MongoDB and DNS only (the default-deny policy covers its pods too).
+    policy = by_kind(manifests, "NetworkPolicy")["assist-retention"]
+    assert {port["port"] for rule in policy["spec"]["egress"] for port in rule["ports"]} == {53, 27017}
+    assert "ingress" not in policy["spec"]
 
 
 def test_every_secret_is_read_from_an_existing_secret_by_name(helm_bin: Path) -> None:

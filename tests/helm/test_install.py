@@ -122,6 +122,14 @@ def test_install_upgrade_rollback_uninstall(
     for name in sorted(SERVED):
         wait_for(f"3 {name} pods on 3 nodes", lambda name=name: len(set(pod_nodes(kube_cluster, name))) == 3)
     TIMES["HPA scale-out to 3 x 8 pods on 3 nodes"] = round(time.monotonic() - began, 1)
+    # The retention CronJob (kwok runs no pods: the object and what it would run are what can be checked).
+    (cronjob,) = json.loads(kube_cluster.kubectl("-n", NAMESPACE, "get", "cronjobs", "-o", "json"))["items"]
+    job_pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert job_pod["containers"][0]["command"] == ["python", "-m", "support", "retention"]
+    job_env = {e["name"]: e for e in job_pod["containers"][0]["env"]}
+    assert job_env["RETENTION_DAYS"]["value"] == "180"
+    assert job_env["MONGO_URI"]["valueFrom"]["secretKeyRef"] == {"name": "assist-mongo", "key": "uri"}
+    assert cronjob["spec"]["timeZone"] == "America/Sao_Paulo" and not cronjob["spec"].get("suspend")
     hpas = json.loads(kube_cluster.kubectl("-n", NAMESPACE, "get", "hpa", "-o", "json"))["items"]
     pdbs = json.loads(kube_cluster.kubectl("-n", NAMESPACE, "get", "pdb", "-o", "json"))["items"]
     assert len(hpas) == len(pdbs) == len(SERVED)
@@ -165,7 +173,8 @@ def test_install_upgrade_rollback_uninstall(
 
     timed("uninstall --wait", helm_bin, "uninstall", RELEASE, "--wait", *kube_env(kube_cluster))
     kinds = (
-        "deployments,replicasets,pods,services,serviceaccounts,configmaps,hpa,pdb,networkpolicies,ingresses"
+        "deployments,replicasets,pods,services,serviceaccounts,configmaps,hpa,pdb,networkpolicies,ingresses,"
+        "cronjobs,jobs"
     )
     wait_for(
         "every object of the release to be gone",

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
+from typing import Any
 
+import yaml
 from assist.v1 import common_pb2
 
 from mesh.storage.feedback import FeedbackStore
 from mesh.storage.mongo import Database, utcnow
 from mesh.storage.turns import ConversationStore
 from support.retention import apply_retention
+from testing.kube import ensure_tools
+from tests.helm.chart import CHART
+from tests.local_stack import ROOT, Stack, mongo_uri_for, subprocess_env
 from tests.support.seed import one_turn, relay_and_count
 
 
@@ -79,3 +87,49 @@ async def test_retention_dry_run_counts_and_deletes_nothing(db: Database) -> Non
 
     assert (report.deleted["conversations"], report.deleted["turns"]) == (1, 1)
     assert (await remaining(db, cid))["turns"] == 1
+
+
+def chart_retention_container(days: int) -> dict[str, Any]:
+    """The container of the chart's retention CronJob, rendered with `retention.days=days`."""
+    helm = ensure_tools("helm")["HELM"]
+    args = ["template", "assist", str(CHART), "--set", f"retention.days={days}"]
+    out = subprocess.run(
+        [str(helm), *args, "--show-only", "templates/retention.yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (cronjob,) = [d for d in yaml.safe_load_all(out.stdout) if d and d["kind"] == "CronJob"]
+    (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+def run_in_repo(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`command` with the repo's interpreter for `python`, run as the pod would (only its env)."""
+    assert command[0] == "python"
+    return subprocess.run(
+        [sys.executable, *command[1:]],
+        cwd=ROOT,
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_the_charts_cronjob_runs_retention_with_the_deployments_configuration(
+    stack: Stack, database_name: str, db: Database
+) -> None:
+    """What the chart's CronJob would run (its command and env, the Secret's value filled in) really deletes."""
+    container = await asyncio.to_thread(chart_retention_container, 90)
+    secrets = {"MONGO_URI": mongo_uri_for(stack, database_name)}
+    env = {e["name"]: e["value"] if "value" in e else secrets[e["name"]] for e in container["env"]}
+    expired = await conversation_aged(db, "gil", 120, last_turn_age_days=100)
+    recent = await conversation_aged(db, "gil", 10, last_turn_age_days=10)
+
+    run = await asyncio.to_thread(run_in_repo, container["command"], env)
+
+    assert run.returncode == 0, run.stderr
+    assert "retention 90 days" in run.stdout
+    assert sum((await remaining(db, expired)).values()) == 0
+    assert sum((await remaining(db, recent)).values()) == 5
