@@ -61,7 +61,10 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> coordinator_pb2.GetWidgetConfigResponse:
         user_id = caller_user_id(context)
-        return coordinator_pb2.GetWidgetConfigResponse(enabled=self._flags.widget_enabled(user_id))
+        enabled = self._flags.widget_enabled(user_id)
+        # Study mode only for a widget that shows itself at all (the rollout stays the kill switch).
+        study = enabled and self._flags.study_mode(user_id)
+        return coordinator_pb2.GetWidgetConfigResponse(enabled=enabled, study=study)
 
     async def CreateConversation(  # noqa: N802 - gRPC method name
         self,

@@ -10,7 +10,9 @@ The rollout (docs/flags.md): `widget-enabled` is a `fractional` rule on the user
 an answer is sticky while the percentages stay, monotone when the "on" share grows (a user's bucket does not
 move; the "on" range only widens), and 0% turns everyone off at the next poll. The user's `cohort`
 ("rollout-on" / "rollout-off") is a bounded label for turn events and metrics, and `writer` picks the
-answer's writer per cohort (targeting on the `cohort` attribute).
+answer's writer per cohort (targeting on the `cohort` attribute). `study-mode` puts the usability study's
+testers (a list of user ids in the file, targeted on the same key) in study mode: the widget shows them
+the study panel (docs/usability.md).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 WIDGET_ENABLED = "widget-enabled"
 WRITER = "writer"
+STUDY_MODE = "study-mode"
 COHORT_ON = "rollout-on"
 COHORT_OFF = "rollout-off"
 WriterChoice = Literal["gemini", "local"]
@@ -163,6 +166,16 @@ class Flags:
         )
         if details.error_code is not None:
             EVALUATION_ERRORS.labels(flag=WIDGET_ENABLED).inc()
+        return bool(details.value)
+
+    def study_mode(self, user_id: str) -> bool:
+        """Whether `user_id` is one of the usability study's testers; off when the flag cannot be evaluated
+        (a missing flag must not show real users a questionnaire)."""
+        details = self._client.get_boolean_details(
+            STUDY_MODE, False, EvaluationContext(targeting_key=user_id)
+        )
+        if details.error_code is not None:
+            EVALUATION_ERRORS.labels(flag=STUDY_MODE).inc()
         return bool(details.value)
 
     def cohort(self, user_id: str) -> str:

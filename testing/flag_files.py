@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,11 @@ LAUNCH_FLAGS = ROOT / "flags" / "flags.json"
 DEV_FLAGS = ROOT / "flags" / "dev.json"
 
 
-def flags_document(widget_percent: int, *, writer_when_on: str = "gemini") -> dict[str, Any]:
-    """The shipped flags with `widget-enabled` at `widget_percent` and rollout-on users' writer set."""
+def flags_document(
+    widget_percent: int, *, writer_when_on: str = "gemini", study_testers: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The shipped flags with `widget-enabled` at `widget_percent`, rollout-on users' writer set, and
+    `study_testers` in the usability study's cohort (`study-mode`)."""
     if not 0 <= widget_percent <= 100:
         raise ValueError(f"a percentage is 0 to 100, not {widget_percent}")
     doc: dict[str, Any] = json.loads(LAUNCH_FLAGS.read_text(encoding="utf-8"))
@@ -25,12 +29,16 @@ def flags_document(widget_percent: int, *, writer_when_on: str = "gemini") -> di
     widget[1] = ["on", widget_percent]
     widget[2] = ["off", 100 - widget_percent]
     doc["flags"]["writer"]["targeting"]["if"][1] = writer_when_on
+    doc["flags"]["study-mode"]["targeting"]["if"][0]["in"][1] = list(study_testers)
     return doc
 
 
-def write_flags_file(path: Path, widget_percent: int, *, writer_when_on: str = "gemini") -> None:
-    """Replace `path` with the flags at `widget_percent`, atomically."""
-    write_raw(path, json.dumps(flags_document(widget_percent, writer_when_on=writer_when_on), indent=2))
+def write_flags_file(
+    path: Path, widget_percent: int, *, writer_when_on: str = "gemini", study_testers: Sequence[str] = ()
+) -> None:
+    """Replace `path` with the flags at `widget_percent` (and `study_testers` in study mode), atomically."""
+    doc = flags_document(widget_percent, writer_when_on=writer_when_on, study_testers=study_testers)
+    write_raw(path, json.dumps(doc, indent=2))
 
 
 def write_raw(path: Path, text: str) -> None:

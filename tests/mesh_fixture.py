@@ -71,6 +71,30 @@ class MeshUnderTest:
         assert isinstance(enabled, bool)
         return enabled
 
+    def widget_config(self, user_id: str) -> dict[str, object]:
+        """GET /v1/widget/config as `user_id`, parsed."""
+        reply = httpx.get(f"{self.edge_url}/v1/widget/config", headers=self.auth(user_id), timeout=10)
+        reply.raise_for_status()
+        config: dict[str, object] = reply.json()
+        return config
+
+    @contextmanager
+    def study_testers(self, *user_ids: str) -> Iterator[None]:
+        """Put `user_ids` in the `study-mode` flag's cohort (in force on return); nobody again after."""
+        write_flags_file(self.flags_file, 100, study_testers=user_ids)
+        try:
+            deadline = time.monotonic() + 10
+            while not all(self.widget_config(u).get("study") is True for u in user_ids):
+                assert time.monotonic() < deadline, "the study-mode flag was not in force within 10 s"
+                time.sleep(0.1)
+            yield
+        finally:
+            write_flags_file(self.flags_file, 100)
+            deadline = time.monotonic() + 10
+            while any(self.widget_config(u).get("study") is True for u in user_ids):
+                assert time.monotonic() < deadline, "the study cohort was not emptied within 10 s"
+                time.sleep(0.1)
+
     @contextmanager
     def rollout_at(self, percent: int) -> Iterator[None]:
         """Rewrite the running coordinator's flags file to `percent`; back to 100% (and in force) after."""

@@ -105,3 +105,25 @@ def test_study_panel_records_tasks_and_sus_is_answerable_by_keyboard(
         ("who-blocks", 1),
         ("who-blocks", 3),
     ]
+
+
+def test_a_tester_in_the_study_mode_flag_gets_the_study_panel_without_the_attribute(
+    chromium: PlaywrightPage, edge_url: str, mesh_up: MeshUnderTest, artifacts: Artifacts
+) -> None:
+    tab = chromium
+    with mesh_up.study_testers("bruno"):
+        sign_in(tab, edge_url, "bruno", "/")
+        wait_until(tab, "return document.querySelector('assist-chat').hasAttribute('data-study');",
+                   what="study mode from the widget config")  # fmt: skip
+        assert tab.js("return document.querySelector('assist-chat').hasAttribute('study');") is False
+        open_panel(tab)
+        tasks = shadow(tab, "return [...root.querySelectorAll('#study li')].map((li) => li.dataset.task);")
+        assert tasks[:2] == ["late-this-week", "who-blocks"] and len(tasks) == 6
+        # Where the attribute puts it: first under the header, above the conversation.
+        assert shadow(tab, "return root.querySelector('.head').nextElementSibling.id;") == "study"
+        snap(tab, artifacts.screenshots, "study-from-flag")
+
+        # Someone outside the cohort, on the same page, gets the plain widget.
+        sign_in(tab, edge_url, "ana", "/")
+        assert tab.js("return document.querySelector('assist-chat').getAttribute('data-enabled');") == "true"
+        assert shadow(tab, "return root.querySelector('#study') === null;") is True

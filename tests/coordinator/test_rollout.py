@@ -53,6 +53,24 @@ async def test_widget_config_says_enabled_only_inside_the_rollout(at_10: Rollout
     assert await widget_enabled(at_10.coordinator, at_10.outside) is False
 
 
+async def test_widget_config_says_study_for_a_tester_in_the_study_mode_flag(at_10: RolloutAt10) -> None:
+    coordinator = at_10.coordinator
+    write_flags_file(at_10.flags_file, 10, study_testers=[at_10.inside, at_10.outside])
+    await wait_for(lambda: coordinator.flags.study_mode(at_10.inside))
+
+    async def config(user_id: str) -> coordinator_pb2.GetWidgetConfigResponse:
+        return await coordinator.stub.GetWidgetConfig(  # type: ignore[no-any-return]
+            coordinator_pb2.GetWidgetConfigRequest(), metadata=user_metadata(user_id)
+        )
+
+    tester, control = await config(at_10.inside), await config("not-a-tester")
+    assert (tester.enabled, tester.study) == (True, True)
+    assert control.study is False
+    # A tester outside the rollout gets no widget, so no study either: the rollout stays the kill switch.
+    outside = await config(at_10.outside)
+    assert (outside.enabled, outside.study) == (False, False)
+
+
 async def test_a_user_outside_the_rollout_cannot_start_a_conversation(at_10: RolloutAt10) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await at_10.coordinator.conversation(user_id=at_10.outside)

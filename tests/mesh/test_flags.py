@@ -142,6 +142,19 @@ async def test_the_shipped_flag_files_load_launch_at_10_percent_and_dev_at_100(
     await loaded.start()
     try:
         measured = len(enabled_users(loaded)) / len(USERS)
+        studying = [u for u in USERS if loaded.study_mode(u)]
     finally:
         await loaded.close()
     assert abs(measured - share) <= 0.015
+    assert studying == [], "nobody is in study mode until testers are listed"
+
+
+async def test_study_mode_is_on_for_listed_testers_only_and_follows_the_file(
+    flags: Flags, flags_file: Path
+) -> None:
+    assert not any(flags.study_mode(u) for u in USERS[:200])
+    write_flags_file(flags_file, 10, study_testers=["tess", "theo"])
+    await wait_for(lambda: flags.study_mode("tess"))
+    assert flags.study_mode("theo")
+    assert [u for u in USERS if flags.study_mode(u)] == []
+    assert not flags.study_mode("")

@@ -125,10 +125,13 @@ export class EdgeApi {
     return (await res.json()) as T;
   }
 
-  /** Whether the assistant is enabled for the signed-in user (the rollout); only `enabled: true` is a yes. */
-  async widgetEnabled(): Promise<boolean> {
+  /**
+   * What the edge says the widget should do for the signed-in user: shown at all (the rollout; only
+   * `enabled: true` is a yes) and in study mode (the `study-mode` flag; only `study: true` is a yes).
+   */
+  async widgetConfig(): Promise<{ enabled: boolean; study: boolean }> {
     const out = await this.json<GetWidgetConfigResponse>("GET", "/v1/widget/config");
-    return out.enabled === true;
+    return { enabled: out.enabled === true, study: out.enabled === true && out.study === true };
   }
 
   async createConversation(pageContext: PageContext): Promise<string> {

@@ -4,7 +4,8 @@
  * Attributes: `edge-url` (default: same origin), `locale` (`pt-BR` | `en`, default: the browser's),
  * `theme` (`light` | `dark`), `task-id` and `task-title` (contextual mode on a task page), `token-url`
  * or `token` for auth, and `study` (study mode for internal testers: the usability study's tasks and
- * questionnaire above the conversation, see views/study.ts). The element fires `assist-chat:open`, `assist-chat:close`, `assist-chat:delta`,
+ * questionnaire above the conversation, see views/study.ts; testers in the `study-mode` flag's cohort get
+ * it without the attribute, from the edge's widget config, and the element then carries `data-study`). The element fires `assist-chat:open`, `assist-chat:close`, `assist-chat:delta`,
  * `assist-chat:answer`, `assist-chat:error` and `assist-chat:ended` events so a host page (and the browser
  * tests) can follow it.
  *
@@ -41,6 +42,9 @@ interface Parts {
   composer: Composer;
   /** Set once the edge said the assistant is enabled and the launcher was drawn. */
   shown: boolean;
+  /** The usability study's panel: from the `study` attribute at build, or added when the edge says so. */
+  study: StudyPanel | null;
+  newStudy: () => StudyPanel;
 }
 
 export class AssistChat extends HTMLElement {
@@ -63,11 +67,18 @@ export class AssistChat extends HTMLElement {
   private async reveal(parts: Parts, api: EdgeApi): Promise<void> {
     const answer = await availability(api);
     if (this.parts !== parts) return; // rebuilt meanwhile: the new parts ask for themselves
-    this.setAttribute("data-enabled", String(answer === "enabled"));
-    if (answer !== "enabled") {
+    this.setAttribute("data-enabled", String(answer.state === "enabled"));
+    if (answer.state !== "enabled") {
       this.emit("unavailable");
       return;
     }
+    if (answer.study && !parts.study) {
+      // A tester of the study cohort (the `study-mode` flag): the panel goes where the attribute puts it,
+      // first under the header.
+      parts.study = parts.newStudy();
+      parts.panel.panel.querySelector(".head")?.after(parts.study.section);
+    }
+    if (parts.study) this.setAttribute("data-study", "");
     parts.shown = true;
     this.root.append(parts.panel.launcher, parts.panel.panel);
   }
@@ -79,6 +90,7 @@ export class AssistChat extends HTMLElement {
     const open = this.parts.panel.isOpen;
     this.root.replaceChildren();
     this.removeAttribute("data-enabled");
+    this.removeAttribute("data-study");
     this.parts = this.build(open);
   }
 
@@ -125,9 +137,10 @@ export class AssistChat extends HTMLElement {
       }
     };
     const quick = taskId ? quickActions(s, (question) => void conversation.send(question)) : null;
-    const study = studyModeOn(this.getAttribute("study"))
-      ? new StudyPanel(locale, new StudyRecorder((records) => api.recordStudyEvents(records), languageHint(locale), newClientMessageId))
-      : null;
+    const newStudy = (): StudyPanel =>
+      new StudyPanel(locale, new StudyRecorder((records) => api.recordStudyEvents(records), languageHint(locale), newClientMessageId));
+    // The attribute is the manual override (a host page, a demo); otherwise the edge's answer decides (reveal).
+    const study = studyModeOn(this.getAttribute("study")) ? newStudy() : null;
     const panel = new Panel(
       s,
       { id: taskId, title: this.getAttribute("task-title") ?? "" },
@@ -214,7 +227,7 @@ export class AssistChat extends HTMLElement {
 
     adoptStyles(this.root); // the launcher and panel are appended once the edge says enabled (reveal)
     messages.emptyHint();
-    const parts: Parts = { conversation, panel, composer, shown: false };
+    const parts: Parts = { conversation, panel, composer, shown: false, study, newStudy };
     void this.reveal(parts, api).then(() => {
       if (reopen && parts.shown) void this.open();
     });

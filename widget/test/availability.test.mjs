@@ -1,5 +1,6 @@
 // The widget asks the edge before showing itself (GET /v1/widget/config) and fails closed: only an answer
-// of `enabled: true` shows it. Checked through the real API client over a scripted `fetch`.
+// of `enabled: true` shows it; the same answer's `study: true` puts it in study mode. Checked through the
+// real API client over a scripted `fetch`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EdgeApi } from "../dist/test-lib/api.js";
@@ -19,11 +20,13 @@ function scriptedFetch(respond) {
 const json = (status, body) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
 
+const HIDDEN = { state: "disabled", study: false };
+
 const api = () => new EdgeApi("https://edge.example", new TokenSource(null, "tok"));
 
 test("the widget shows itself when the edge says enabled, asking with the bearer token", async () => {
   const seen = scriptedFetch(() => json(200, { enabled: true }));
-  assert.equal(await availability(api()), "enabled");
+  assert.deepEqual(await availability(api()), { state: "enabled", study: false });
   assert.deepEqual(seen, [
     { url: "https://edge.example/v1/widget/config", method: "GET", authorization: "Bearer tok" },
   ]);
@@ -31,21 +34,33 @@ test("the widget shows itself when the edge says enabled, asking with the bearer
 
 test("the widget stays hidden when the user is outside the rollout", async () => {
   scriptedFetch(() => json(200, { enabled: false }));
-  assert.equal(await availability(api()), "disabled");
+  assert.deepEqual(await availability(api()), HIDDEN);
 });
 
 test("an answer without enabled: true keeps the widget hidden", async () => {
   scriptedFetch(() => json(200, {}));
-  assert.equal(await availability(api()), "disabled");
+  assert.deepEqual(await availability(api()), HIDDEN);
 });
 
 test("an edge that refuses or cannot be reached keeps the widget hidden (fail closed)", async () => {
   scriptedFetch(() => json(403, { error: { code: "PERMISSION_DENIED", message: "no", retryable: false } }));
-  assert.equal(await availability(api()), "disabled");
+  assert.deepEqual(await availability(api()), HIDDEN);
   scriptedFetch(() => json(503, { error: { code: "UNAVAILABLE", message: "down", retryable: true } }));
-  assert.equal(await availability(api()), "disabled");
+  assert.deepEqual(await availability(api()), HIDDEN);
   scriptedFetch(() => {
     throw new TypeError("fetch failed");
   });
-  assert.equal(await availability(api()), "disabled");
+  assert.deepEqual(await availability(api()), HIDDEN);
+});
+
+test("a tester of the study cohort gets study mode with the widget", async () => {
+  scriptedFetch(() => json(200, { enabled: true, study: true }));
+  assert.deepEqual(await availability(api()), { state: "enabled", study: true });
+});
+
+test("study mode never comes without the widget, nor from anything but study: true", async () => {
+  scriptedFetch(() => json(200, { enabled: false, study: true }));
+  assert.deepEqual(await availability(api()), HIDDEN);
+  scriptedFetch(() => json(200, { enabled: true, study: "yes" }));
+  assert.deepEqual(await availability(api()), { state: "enabled", study: false });
 });

@@ -78,18 +78,24 @@ class GetWidgetConfigResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ENABLED_FIELD_NUMBER: _builtins.int
+    STUDY_FIELD_NUMBER: _builtins.int
     enabled: _builtins.bool
     """Whether the assistant is enabled for this user (inside the rollout). Always present in JSON, false
     included, hence `optional`.
+    """
+    study: _builtins.bool
+    """Whether this user is a usability-study tester (the `study-mode` flag): the widget then shows the
+    study's tasks and questionnaire. Never true when `enabled` is false; absent in JSON means false.
     """
     def __init__(
         self,
         *,
         enabled: _builtins.bool | None = ...,
+        study: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "enabled", b"enabled"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "enabled", b"enabled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "enabled", b"enabled", "study", b"study"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
     _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015

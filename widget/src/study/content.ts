@@ -25,8 +25,8 @@ export function susQuestionnaire(locale: Locale): { statements: string[]; scale:
 }
 
 /**
- * Study mode is for internal testers: on when the element has a `study` attribute, or when the widget's
- * configuration (the `study-mode` flag served by the edge) says so.
+ * Study mode is for internal testers: on when the element has a `study` attribute (the manual override),
+ * or when the widget's configuration (the `study-mode` flag served by the edge) says so.
  */
 export function studyModeOn(attribute: string | null, config: { study?: boolean } = {}): boolean {
   return attribute !== null || config.study === true;

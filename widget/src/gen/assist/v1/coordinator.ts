@@ -46,7 +46,14 @@ export interface GetWidgetConfigResponse {
    * Whether the assistant is enabled for this user (inside the rollout). Always present in JSON, false
    * included, hence `optional`.
    */
-  enabled?: boolean | undefined;
+  enabled?:
+    | boolean
+    | undefined;
+  /**
+   * Whether this user is a usability-study tester (the `study-mode` flag): the widget then shows the
+   * study's tasks and questionnaire. Never true when `enabled` is false; absent in JSON means false.
+   */
+  study?: boolean | undefined;
 }
 
 /** CreateConversationRequest starts a conversation. */
