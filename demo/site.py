@@ -37,7 +37,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 # The policy a careful host sends, so every browser test runs the widget the way such a host embeds it: no
 # inline script or style anywhere (the pages link their CSS; the widget styles its shadow root through a
 # constructed stylesheet), scripts and API calls only to this origin (a host whose edge lives on another
-# origin adds it to script-src and connect-src, see docs/integrating.md), no framing, no plugins.
+# origin adds it to script-src and connect-src, see docs/integrator-guide.md), no framing, no plugins.
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",

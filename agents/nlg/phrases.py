@@ -55,10 +55,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "- what's overdue (“what's late?”)\n"
         "- a task's status, summary or assignees (“summarize this task”)\n"
         "- what's blocking a task (“who is blocking me?”)\n\n"
-        "You can also ask to talk to a person at any time.",
+        "If you need a person, ask me and I'll tell you how to reach support.",
         "feedback": "Thanks for the feedback! It helps me get better.",
-        "handoff": "I've noted that you'd like to talk to a person: a member of our support team will get in "
-        "touch with you. If it's urgent, you can also contact support directly.",
+        "handoff": "I can't pass this conversation to a person myself, and nobody is notified from here. The "
+        "site's support team can help: you can reach them from the site's Help page.",
         "out_of_scope": "Sorry, I can't help with that: I only answer questions about your tasks. Try asking "
         "what's due this week, what's late, or for a summary of a task.",
         "unspecified": "I'm not sure I understood. I can tell you what's due, what's late, and the status, "
@@ -108,10 +108,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "- o que está atrasado (“o que tá atrasado?”)\n"
         "- status, resumo ou responsáveis de uma tarefa (“resume essa tarefa”)\n"
         "- o que está bloqueando uma tarefa (“quem está me travando?”)\n\n"
-        "Você também pode pedir para falar com uma pessoa a qualquer momento.",
+        "Se precisar de uma pessoa, é só pedir que eu digo como falar com o suporte.",
         "feedback": "Obrigado pelo retorno! Isso me ajuda a melhorar.",
-        "handoff": "Anotei que você quer falar com uma pessoa: alguém da nossa equipe de suporte vai entrar "
-        "em contato com você. Se for urgente, você também pode falar direto com o suporte.",
+        "handoff": "Não consigo passar esta conversa para uma pessoa, e ninguém é avisado por aqui. A equipe "
+        "de suporte do site pode ajudar: você fala com ela pela página de Ajuda do site.",
         "out_of_scope": "Desculpe, não consigo ajudar com isso: só respondo perguntas sobre as suas tarefas. "
         "Experimente perguntar o que vence essa semana, o que está atrasado ou pedir o resumo de uma tarefa.",
         "unspecified": "Não tenho certeza se entendi. Posso dizer o que vence em breve, o que está atrasado e "
