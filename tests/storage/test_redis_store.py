@@ -9,8 +9,10 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from mesh.storage.redis_store import RateLimiter, ResponseCache, SessionStore
+from devtools.launcher import free_port
+from mesh.storage.redis_store import RateLimiter, ResponseCache, SessionStore, make_redis
 from tests.local_stack import Stack
 from tests.storage.outage import RESTARTED_ELSEWHERE, is_listening
 
@@ -93,3 +95,28 @@ async def test_redis_down_makes_calls_return_quickly_without_raising(stack: Stac
     assert await limiter.allow(user) == (True, 0.0)
     allowed, retry_after = await limiter.allow(user)  # the bucket works again: capacity 1, used just above
     assert not allowed and retry_after > 0
+
+
+async def test_drop_tag_deletes_only_the_tagged_answers_and_raises_when_redis_is_down(redis: Redis) -> None:
+    cache = ResponseCache(redis, f"test-{_unique()}")
+    await cache.set("mine-1", b"a", 30, tags=["user:x"])
+    await cache.set("mine-2", b"b", 30, tags=["user:x", "task:T-1"])
+    await cache.set("theirs", b"c", 30, tags=["user:y", "task:T-1"])
+
+    assert await cache.drop_tag("user:x", dry_run=True) == 2
+    assert await cache.get("mine-1") == b"a"
+    assert await cache.drop_tag("user:x") == 2
+    assert (await cache.get("mine-1"), await cache.get("mine-2"), await cache.get("theirs")) == (
+        None,
+        None,
+        b"c",
+    )
+    assert await cache.drop_tag("user:x") == 0
+
+    # An erasure must not report success over a cache it could not reach (invalidate_tag would say 0).
+    unreachable = make_redis(f"redis://127.0.0.1:{free_port()}/0", 0.5)
+    try:
+        with pytest.raises(RedisError):
+            await ResponseCache(unreachable, "test-down").drop_tag("user:x")
+    finally:
+        await unreachable.aclose()
