@@ -184,11 +184,16 @@ def _widget(path: str) -> str:
     return (ROOT / "widget" / "src" / path).read_text(encoding="utf-8")
 
 
-def test_integrator_guide_lists_exactly_the_widgets_attributes() -> None:
+@pytest.mark.parametrize(
+    ("doc", "heading"),
+    [(INTEGRATOR_GUIDE, "### Attributes"), (ROOT / "widget" / "README.md", "## Attributes")],
+    ids=["integrator-guide", "widget-readme"],
+)
+def test_the_attribute_tables_list_exactly_the_widgets_attributes(doc: Path, heading: str) -> None:
     observed = re.search(r"observedAttributes = \[([^\]]*)\]", _widget("element.ts"))
     assert observed is not None
     attributes = set(re.findall(r'"([a-z-]+)"', observed.group(1)))
-    section = _section(INTEGRATOR_GUIDE.read_text(encoding="utf-8"), "### Attributes")
+    section = _section(doc.read_text(encoding="utf-8"), heading)
     listed = {cell.strip("`") for cell in _table_first_cells(section)}
     assert listed == attributes
 
