@@ -18,6 +18,7 @@ from coordinator.turn_deadline import turn_deadline
 from mesh.admission import RETRY_AFTER_METADATA_KEY, Overloaded, TurnAdmission
 from mesh.flags import Flags, Rollout
 from mesh.identity import caller_user_id
+from mesh.retry_policy import NO_RETRY, PUSHBACK_METADATA_KEY
 from mesh.storage.conversation_list import BadPageToken, page_size_of
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.study import StudyStore
@@ -87,7 +88,11 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         try:
             self._admission.enter()  # before any store read or agent call: a refusal must cost nothing
         except Overloaded as exc:
-            context.set_trailing_metadata(((RETRY_AFTER_METADATA_KEY, str(exc.retry_after_s)),))
+            # Not resent by the caller's channel (A6 pushback): an overloaded replica's refusal goes back to
+            # the client as 503 + Retry-After rather than multiplying the load (mesh/retry_policy.py).
+            context.set_trailing_metadata(
+                ((RETRY_AFTER_METADATA_KEY, str(exc.retry_after_s)), (PUSHBACK_METADATA_KEY, NO_RETRY))
+            )
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         try:
             await self._require_conversation(user_id, request.conversation_id)

@@ -44,7 +44,7 @@ class ScriptedNlu(nlu_pb2_grpc.NluServiceServicer):
 
 
 async def _serve(servicer: ScriptedNlu) -> tuple[grpc.aio.Server, int]:
-    server, port, _ = await create_server(
+    server, port, *_ = await create_server(
         lambda s: nlu_pb2_grpc.add_NluServiceServicer_to_server(servicer, s), ["assist.v1.NluService"]
     )
     return server, port

@@ -113,7 +113,7 @@ class InProcessCoordinator:
         self.agents: AgentClients = connect_agents(self._fakes.addresses(), self._caps)
         self.servicer = CoordinatorServicer(self.agents, self.conversations, self.turns, self.flags)
         # Served as coordinator/__main__.py serves it: mutual TLS and the internal clients policy.
-        self._server, self.port, _ = await create_server(
+        self._server, self.port, *_ = await create_server(
             lambda s: coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(self.servicer, s),
             ["assist.v1.CoordinatorService"],
             interceptors=[CallerPolicyInterceptor(load_policy(POLICY_FILE))],
