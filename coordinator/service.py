@@ -13,6 +13,7 @@ from grpc_interceptor.exceptions import InvalidArgument, NotFound
 
 from coordinator import validation
 from coordinator.agent_clients import AgentClients
+from coordinator.circuit_breaker import BreakerState
 from coordinator.pipeline import TurnPipeline
 from coordinator.turn_deadline import turn_deadline
 from mesh.admission import RETRY_AFTER_METADATA_KEY, Overloaded, TurnAdmission
@@ -85,6 +86,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         user_id = caller_user_id(context)
         validation.check_converse(request)
+        self._refuse_while_the_store_is_down()
         try:
             self._admission.enter()  # before any store read or agent call: a refusal must cost nothing
         except Overloaded as exc:
@@ -96,8 +98,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         try:
             await self._require_conversation(user_id, request.conversation_id)
-        except BaseException:
+        except BaseException as exc:
             self._admission.leave()
+            self._note_store_failure(exc)
             raise
         queue: asyncio.Queue[object] = asyncio.Queue()
         rollout = self._flags.rollout(user_id)
@@ -129,6 +132,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                     queue.put_nowait(event)
             except BaseException as exc:  # handed to the caller, which maps it to a status
                 if isinstance(exc, StoreUnavailable):  # logged and counted where it happened (mesh/storage)
+                    self._note_store_failure(exc)
                     log.warning(
                         "turn failed: the store is unavailable",
                         extra={"conversation_id": request.conversation_id},
@@ -140,6 +144,19 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                     raise
             finally:
                 queue.put_nowait(_END)
+
+    def _refuse_while_the_store_is_down(self) -> None:
+        """With the store's breaker open a turn cannot be stored: refuse it now (503, retryable at the edge)
+        rather than after the store's timeouts. Half-open lets turns through: they are its probes."""
+        breaker = self._agents.store_breaker
+        if breaker is not None and breaker.state is BreakerState.OPEN:
+            raise StoreUnavailable("circuit open for the store")
+
+    def _note_store_failure(self, exc: BaseException) -> None:
+        """The coordinator's own store failures count for the store's breaker, as the agents' do."""
+        breaker = self._agents.store_breaker
+        if breaker is not None and isinstance(exc, StoreUnavailable):
+            breaker.record_failure()
 
     async def ListConversations(  # noqa: N802 - gRPC method name
         self,
