@@ -8,8 +8,9 @@ would also turn on its implicit connection-error retry, a 1-10 s sleep), and thi
 at least what `Retry-After` (or the error's RetryInfo) asks, and never starting a wait that would end past
 the deadline, and only while the model's retry budget allows (mesh/retry_budget.py, gRFC A6's rule: when
 most attempts fail, each request makes one attempt per model). A stream is retried only until its first
-chunk: once text has been handed on, a failure is a `StreamInterrupted`. When the primary model gives up, the fallback model gets what is left; when both do,
-`LlmUnavailable` tells the caller to use its local answer.
+chunk: once text has been handed on, a failure is a `StreamInterrupted`. When the primary model gives up,
+the fallback model gets what is left; when both do, `LlmUnavailable` tells the caller to use its local
+answer.
 
 Deadlines are absolute `time.monotonic()` seconds by which the call must be over; callers keep back what
 their own fallback needs.

@@ -1,6 +1,6 @@
 """The real coordinator, in-process, against the scripted fake agents and a real MongoDB database.
 
-Wired as `coordinator/__main__.py` wires it (agent clients with their breaker, retry and deadline
+Wired as `coordinator/__main__.py` wires it (agent clients with their breakers, retry policy and deadline
 interceptors, the servicer, the stores) and served by `create_server` on port 0; tests talk to it through
 a real gRPC channel, as the edge does. Turns are stored for real (the `db` fixture: a fresh database on
 the local stack's FerretDB), since what a branch stores is half of what it does.
