@@ -1,4 +1,4 @@
-"""Channels and stubs for the agents, each behind its own breaker, retry and deadline interceptors."""
+"""Channels and stubs for the agents, each behind its breakers and deadline, retried by its service config."""
 
 from __future__ import annotations
 
@@ -16,15 +16,11 @@ from assist.v1 import (
     tasks_pb2_grpc,
 )
 
-from coordinator.circuit_breaker import CircuitBreaker
-from coordinator.interceptors import (
-    CircuitBreakerInterceptor,
-    DeadlineInterceptor,
-    RetryInterceptor,
-    channel_interceptors,
-)
+from coordinator.circuit_breaker import STORE, CircuitBreaker
+from coordinator.interceptors import CircuitBreakerInterceptor, DeadlineInterceptor, channel_interceptors
 from mesh.components import AGENT_NAMES
 from mesh.red_metrics import rpc_client_metrics
+from mesh.retry_policy import channel_options, service_config
 
 # Unary agent RPCs that are safe to send twice (all of them read, or replace by id).
 IDEMPOTENT_METHODS = frozenset(
@@ -39,6 +35,10 @@ IDEMPOTENT_METHODS = frozenset(
         "/assist.v1.FeedbackService/RecordSatisfaction",
     }
 )
+# The agents that read or write the store: their answers tell the store's breaker how the store is.
+STORE_USERS = frozenset({"context", "tasks", "feedback"})
+# Each agent channel's retries: idempotent unary calls on UNAVAILABLE, under gRPC's retry budget.
+AGENT_SERVICE_CONFIG = service_config(IDEMPOTENT_METHODS)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class CallCaps:
 
 @dataclass
 class AgentClients:
-    """One stub per agent; `breakers` lets health and tests see each agent's circuit."""
+    """One stub per agent; `breakers` lets health and tests see each agent's circuit, and the store's."""
 
     guard: guard_pb2_grpc.GuardServiceAsyncStub
     nlu: nlu_pb2_grpc.NluServiceAsyncStub
@@ -66,21 +66,25 @@ class AgentClients:
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     channels: list[grpc.aio.Channel] = field(default_factory=list)
 
+    @property
+    def store_breaker(self) -> CircuitBreaker | None:
+        return self.breakers.get(STORE)
+
     async def close(self) -> None:
         for channel in self.channels:
             await channel.close()
 
 
-def _channel(address: str, breaker: CircuitBreaker, cap_s: float) -> grpc.aio.Channel:
+def _channel(
+    address: str, breaker: CircuitBreaker, store_breaker: CircuitBreaker | None, cap_s: float
+) -> grpc.aio.Channel:
     interceptors = rpc_client_metrics() + channel_interceptors(
-        CircuitBreakerInterceptor(breaker),
-        RetryInterceptor(IDEMPOTENT_METHODS),
-        DeadlineInterceptor(cap_s),
+        CircuitBreakerInterceptor(breaker, store_breaker), DeadlineInterceptor(cap_s)
     )
     return grpc.aio.insecure_channel(
         address,
         interceptors=interceptors,
-        options=[("grpc.keepalive_time_ms", 30_000), ("grpc.enable_retries", 0)],
+        options=[("grpc.keepalive_time_ms", 30_000), *channel_options(AGENT_SERVICE_CONFIG)],
     )
 
 
@@ -93,9 +97,14 @@ def connect_agents(addresses: Mapping[str, str], caps: CallCaps | None = None) -
     missing = [name for name in AGENT_NAMES if name not in addresses]
     if missing:
         raise ValueError(f"no address for agent(s) {', '.join(missing)}")
-    breakers = {name: CircuitBreaker(name) for name in AGENT_NAMES}
+    breakers = {name: CircuitBreaker(name) for name in (*AGENT_NAMES, STORE)}
     chans = {
-        name: _channel(addresses[name], breakers[name], float(getattr(caps, f"{name}_s")))
+        name: _channel(
+            addresses[name],
+            breakers[name],
+            breakers[STORE] if name in STORE_USERS else None,
+            float(getattr(caps, f"{name}_s")),
+        )
         for name in AGENT_NAMES
     }
     return AgentClients(

@@ -1,15 +1,15 @@
-"""grpc.aio client interceptors for every agent call: circuit breaker, retry, and the turn's deadline.
+"""grpc.aio client interceptors for every agent call: circuit breakers and the turn's deadline.
 
-grpc-interceptor has no asyncio client interceptors, so these are our own. Order on a channel:
-breaker (one verdict per logical call) -> retry (attempts) -> deadline (each attempt's timeout).
+grpc-interceptor has no asyncio client interceptors, so these are our own. Order on a channel: breaker
+(one verdict per logical call) -> deadline (the call's timeout, which bounds every attempt). Retries are
+not here: the channel's service config does them, below the interceptors (mesh/retry_policy.py says why).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import AsyncIterable, Awaitable, Callable, Collection
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -17,11 +17,10 @@ from grpc.aio import ClientCallDetails
 
 from coordinator.circuit_breaker import CircuitBreaker
 from coordinator.turn_deadline import remaining
-from mesh.errors import is_store_failure
+from mesh.errors import STORE_CAUSE, STORE_CAUSE_VALUE, is_store_failure
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
 FAILURE_CODES = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
@@ -34,14 +33,13 @@ FAILURE_CODES = frozenset(
 MIN_ATTEMPT_S = 0.02
 
 
-def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
-    """An error shaped like one the server would send, for failures decided on the client side."""
-    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
+def rpc_error(code: grpc.StatusCode, details: str, *, store: bool = False) -> grpc.aio.AioRpcError:
+    """An error shaped like one the server would send, for failures decided on the client side.
 
-
-def _method_name(details: ClientCallDetails) -> str:
-    method = details.method
-    return method.decode() if isinstance(method, bytes) else str(method)
+    `store`: it carries the `assist-cause: store` trailer, as an agent's own store failure does.
+    """
+    trailers = grpc.aio.Metadata((STORE_CAUSE, STORE_CAUSE_VALUE)) if store else grpc.aio.Metadata()
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), trailers, details=details)
 
 
 class DeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
@@ -78,80 +76,61 @@ class DeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnarySt
         return await continuation(self._details(client_call_details), request)
 
 
-class RetryInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
-    """Retries idempotent unary calls on UNAVAILABLE with exponential backoff and full jitter.
+class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """Fails calls at once while the agent's breaker (or its store's) is open; feeds each call's outcome.
 
-    A retry is attempted only while the turn's deadline leaves room for the backoff and the attempt.
-    Streaming calls are never retried here: once text has reached the user it cannot be taken back.
+    An agent's failure counts against its breaker; a failure the agent marks as its store's
+    (`assist-cause: store`) counts against `store_breaker` instead, and that breaker, when open, fails
+    calls to every agent that needs the store, marked the same way, so the turn degrades at once.
+    `store_breaker` is given only to the agents that use the store: their answers are its health.
     """
 
-    def __init__(
-        self,
-        idempotent_methods: Collection[str],
-        *,
-        max_attempts: int = 3,
-        base_backoff_s: float = 0.05,
-        max_backoff_s: float = 1.0,
-    ) -> None:
-        self._idempotent = frozenset(idempotent_methods)
-        self._max_attempts = max_attempts
-        self._base = base_backoff_s
-        self._cap = max_backoff_s
-
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[..., Awaitable[Any]],
-        client_call_details: ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        if _method_name(client_call_details) not in self._idempotent:
-            return await continuation(client_call_details, request)
-        attempt = 0
-        while True:
-            call = await continuation(client_call_details, request)
-            code = await call.code()
-            attempt += 1
-            if code not in RETRYABLE_CODES or attempt >= self._max_attempts:
-                return call
-            backoff = random.uniform(0, min(self._cap, self._base * 2 ** (attempt - 1)))
-            left = remaining()
-            if left is not None and left < backoff + MIN_ATTEMPT_S:
-                return call
-            await asyncio.sleep(backoff)
-
-
-class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    """Fails calls at once while the agent's breaker is open; feeds each call's outcome to the breaker."""
-
-    def __init__(self, breaker: CircuitBreaker) -> None:
+    def __init__(self, breaker: CircuitBreaker, store_breaker: CircuitBreaker | None = None) -> None:
         self.breaker = breaker
+        self.store_breaker = store_breaker
         self._recording: set[asyncio.Task[None]] = set()
 
-    def _record(self, call: grpc.aio.Call) -> None:
+    def _record(self, call: grpc.aio.Call, breakers: list[CircuitBreaker]) -> None:
         def done(finished: Any) -> None:
-            task = asyncio.ensure_future(self._record_code(finished))
+            task = asyncio.ensure_future(self._record_code(finished, breakers))
             self._recording.add(task)
             task.add_done_callback(self._recording.discard)
 
         call.add_done_callback(done)
 
-    async def _record_code(self, call: grpc.aio.Call) -> None:
+    async def _record_code(self, call: grpc.aio.Call, breakers: list[CircuitBreaker]) -> None:
         code = await call.code()
-        if code not in FAILURE_CODES:
-            self.breaker.record_success()
+        if code is grpc.StatusCode.CANCELLED:
+            for breaker in breakers:
+                breaker.record_cancelled()
+        elif code not in FAILURE_CODES:
+            for breaker in breakers:
+                breaker.record_success()
         elif is_store_failure(await call.trailing_metadata()):
             # The agent answered: its store did not. Not a verdict on the agent (mesh/errors.py).
             log.warning(
-                "%s agent: its store is unavailable (%s); not counted by the agent's circuit breaker",
+                "%s agent: its store is unavailable (%s); counted by the store's circuit breaker",
                 self.breaker.name,
                 await call.details(),
             )
+            self.breaker.record_success()
+            if self.store_breaker is not None:
+                self.store_breaker.record_failure()
         else:
             self.breaker.record_failure()
+            if self.store_breaker is not None:
+                self.store_breaker.record_cancelled()  # no verdict on the store
 
-    def _check(self) -> None:
+    def _check(self) -> list[CircuitBreaker]:
+        """The breakers this call counts for; raises at once when one of them is open."""
         if not self.breaker.allow():
             raise rpc_error(grpc.StatusCode.UNAVAILABLE, f"circuit open for the {self.breaker.name} agent")
+        if self.store_breaker is None:
+            return [self.breaker]
+        if not self.store_breaker.allow():
+            self.breaker.record_cancelled()
+            raise rpc_error(grpc.StatusCode.UNAVAILABLE, "circuit open for the store", store=True)
+        return [self.breaker, self.store_breaker]
 
     async def intercept_unary_unary(
         self,
@@ -159,9 +138,9 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
         client_call_details: ClientCallDetails,
         request: Any,
     ) -> Any:
-        self._check()
+        breakers = self._check()
         call = await continuation(client_call_details, request)
-        self._record(call)
+        self._record(call, breakers)
         return call
 
     async def intercept_unary_stream(
@@ -170,9 +149,9 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
         client_call_details: ClientCallDetails,
         request: Any,
     ) -> AsyncIterable[Any]:
-        self._check()
+        breakers = self._check()
         call = await continuation(client_call_details, request)
-        self._record(call)
+        self._record(call, breakers)
         return call  # type: ignore[no-any-return]
 
 

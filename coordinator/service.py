@@ -13,11 +13,13 @@ from grpc_interceptor.exceptions import InvalidArgument, NotFound
 
 from coordinator import validation
 from coordinator.agent_clients import AgentClients
+from coordinator.circuit_breaker import BreakerState
 from coordinator.pipeline import TurnPipeline
 from coordinator.turn_deadline import turn_deadline
 from mesh.admission import RETRY_AFTER_METADATA_KEY, Overloaded, TurnAdmission
 from mesh.flags import Flags, Rollout
 from mesh.identity import caller_user_id
+from mesh.retry_policy import NO_RETRY, PUSHBACK_METADATA_KEY
 from mesh.storage.conversation_list import BadPageToken, page_size_of
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.study import StudyStore
@@ -87,15 +89,21 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         user_id = caller_user_id(context)
         validation.check_converse(request)
+        self._refuse_while_the_store_is_down()
         try:
             self._admission.enter()  # before any store read or agent call: a refusal must cost nothing
         except Overloaded as exc:
-            context.set_trailing_metadata(((RETRY_AFTER_METADATA_KEY, str(exc.retry_after_s)),))
+            # Not resent by the caller's channel (A6 pushback): an overloaded replica's refusal goes back to
+            # the client as 503 + Retry-After rather than multiplying the load (mesh/retry_policy.py).
+            context.set_trailing_metadata(
+                ((RETRY_AFTER_METADATA_KEY, str(exc.retry_after_s)), (PUSHBACK_METADATA_KEY, NO_RETRY))
+            )
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         try:
             await self._require_conversation(user_id, request.conversation_id)
-        except BaseException:
+        except BaseException as exc:
             self._admission.leave()
+            self._note_store_failure(exc)
             raise
         queue: asyncio.Queue[object] = asyncio.Queue()
         rollout = self._flags.rollout(user_id)
@@ -127,6 +135,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                     queue.put_nowait(event)
             except BaseException as exc:  # handed to the caller, which maps it to a status
                 if isinstance(exc, StoreUnavailable):  # logged and counted where it happened (mesh/storage)
+                    self._note_store_failure(exc)
                     log.warning(
                         "turn failed: the store is unavailable",
                         extra={"conversation_id": request.conversation_id},
@@ -138,6 +147,19 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
                     raise
             finally:
                 queue.put_nowait(_END)
+
+    def _refuse_while_the_store_is_down(self) -> None:
+        """With the store's breaker open a turn cannot be stored: refuse it now (503, retryable at the edge)
+        rather than after the store's timeouts. Half-open lets turns through: they are its probes."""
+        breaker = self._agents.store_breaker
+        if breaker is not None and breaker.state is BreakerState.OPEN:
+            raise StoreUnavailable("circuit open for the store")
+
+    def _note_store_failure(self, exc: BaseException) -> None:
+        """The coordinator's own store failures count for the store's breaker, as the agents' do."""
+        breaker = self._agents.store_breaker
+        if breaker is not None and isinstance(exc, StoreUnavailable):
+            breaker.record_failure()
 
     async def ListConversations(  # noqa: N802 - gRPC method name
         self,

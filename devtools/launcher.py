@@ -35,6 +35,14 @@ ROOT = Path(__file__).resolve().parent.parent
 _PORT_RANGE = range(21000, 27000)
 # The processes that speak mutual TLS: the coordinator serves it, the edge is its client.
 _MTLS_COMPONENTS = frozenset({"coordinator", "edge"})
+# The name the coordinator's development certificate carries (mesh/tls.py): what the edge checks when
+# COORDINATOR_ADDR lists several replicas.
+_COORDINATOR_TLS_NAME = "coordinator"
+
+
+def replica_name(name: str, index: int) -> str:
+    """The launcher's name for replica `index` (1-based) of a component: `coordinator`, `coordinator#2`."""
+    return name if index == 1 else f"{name}#{index}"
 
 
 def free_port() -> int:
@@ -62,7 +70,10 @@ class Placed:
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        return self.spec.name if self.replica == 1 else replica_name(self.spec.name, self.replica)
+
+    # Which copy of the component this is (1 for the first; `coordinator#2` is replica 2).
+    replica: int = 1
 
 
 @dataclass
@@ -90,7 +101,7 @@ class Mesh:
         return [
             {
                 "targets": [f"127.0.0.1:{comp.metrics_port}"],
-                "labels": {"component": comp.name, "mesh": self.mesh_id},
+                "labels": {"component": comp.spec.name, "mesh": self.mesh_id},
             }
             for comp in self.components.values()
         ]
@@ -114,7 +125,12 @@ class Mesh:
 
     @property
     def coordinator_addr(self) -> str:
+        """The first coordinator replica's address (what a client pinned to one replica dials)."""
         return f"127.0.0.1:{self.components['coordinator'].port}"
+
+    def replicas(self, name: str) -> list[str]:
+        """The launcher's names of every replica of component `name`: `["coordinator", "coordinator#2"]`."""
+        return [n for n, c in self.components.items() if c.spec.name == name]
 
     def metrics_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.components[name].metrics_port}/metrics"
@@ -132,9 +148,9 @@ class Mesh:
         elif comp.spec.kind == "http":
             env["HOST"] = "127.0.0.1"
             env["PORT"] = str(comp.port)
-        if name in _MTLS_COMPONENTS:
-            env["MESH_TLS_DIR"] = str(self.tls_dir(name))
-        env["SERVICE_NAME"] = name
+        if comp.spec.name in _MTLS_COMPONENTS:
+            env["MESH_TLS_DIR"] = str(self.tls_dir(comp.spec.name))
+        env["SERVICE_NAME"] = comp.spec.name
         env["METRICS_PORT"] = str(comp.metrics_port)
         return env
 
@@ -184,7 +200,7 @@ class Mesh:
             return True
         if comp.spec.health == "http":
             return http_ok(f"http://127.0.0.1:{comp.port}{comp.spec.health_path}")
-        tls = self.tls_dir("probe") if comp.name in _MTLS_COMPONENTS else None
+        tls = self.tls_dir("probe") if comp.spec.name in _MTLS_COMPONENTS else None
         return grpc_serving(self.address(comp.name), tls_dir=tls)
 
     def stop(self, *names: str, timeout_s: float = 15.0) -> None:
@@ -215,6 +231,7 @@ def plan_mesh(
     fixed_ports: bool = False,
     port_offset: int = 0,
     demo_site: bool = True,
+    coordinator_replicas: int = 1,
 ) -> Mesh:
     """Lay out the mesh: ports and environment.
 
@@ -227,16 +244,24 @@ def plan_mesh(
     The coordinator serves mutual TLS with certificates from the development PKI in MESH_TLS_ROOT
     (default .local/tls), made here on first use, and the policy in INTERNAL_CLIENTS_FILE (default
     ops/internal-clients.yaml).
+
+    `coordinator_replicas` > 1 adds `coordinator#2`, ... (each its own process and ports, started and
+    stopped by name like any component); COORDINATOR_ADDR lists them all, so the edge balances over them
+    and resends a turn refused by a stopping replica to another (mesh/tls.py coordinator_channel).
     """
     components: dict[str, Placed] = {}
     for spec in COMPONENTS:
-        if fixed_ports:
-            port = spec.port + port_offset if spec.port else 0
-            metrics = spec.metrics_port + port_offset
-        else:
-            port = free_port() if spec.port else 0
-            metrics = free_port()
-        components[spec.name] = Placed(spec, port, metrics, spec.module)
+        copies = coordinator_replicas if spec.name == "coordinator" else 1
+        for index in range(1, copies + 1):
+            if fixed_ports:
+                # Fixed ports of further replicas: beside the first, 100 up per replica.
+                port = spec.port + port_offset + 100 * (index - 1) if spec.port else 0
+                metrics = spec.metrics_port + port_offset + 100 * (index - 1)
+            else:
+                port = free_port() if spec.port else 0
+                metrics = free_port()
+            placed = Placed(spec, port, metrics, spec.module, replica=index)
+            components[placed.name] = placed
     edge = components["edge"]
     components["edge"] = replace(
         edge,
@@ -246,9 +271,14 @@ def plan_mesh(
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(stack_env)
+    addresses: dict[str, list[str]] = {}
     for placed in components.values():
         if placed.spec.address_env:
-            env[placed.spec.address_env] = f"127.0.0.1:{placed.port}"
+            addresses.setdefault(placed.spec.address_env, []).append(f"127.0.0.1:{placed.port}")
+    for variable, listed in addresses.items():
+        env[variable] = ",".join(listed)
+    if coordinator_replicas > 1:
+        env["COORDINATOR_TLS_NAME"] = _COORDINATOR_TLS_NAME
     env.update(extra_env or {})
     keys_dir = Path(env.get("DEV_KEYS_DIR") or ROOT / ".local" / "dev-keys")
     env["DEV_KEYS_DIR"] = str(keys_dir)

@@ -211,7 +211,10 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # The channel belongs to the server's event loop, so it is made here rather than at import.
         chan = channel or coordinator_channel(
-            settings.coordinator_addr, settings.mesh_tls_dir or None, interceptors=rpc_client_metrics()
+            settings.coordinator_addr,
+            settings.mesh_tls_dir or None,
+            interceptors=rpc_client_metrics(),
+            server_name=settings.coordinator_tls_name or None,
         )
         redis = make_redis(settings.redis_url, settings.redis_timeout_s)
         holder["state"] = EdgeState(settings, chan, verifier, redis)

@@ -15,7 +15,12 @@ class EdgeSettings(CommonSettings, RedisSettings):
     # Every interface, as a container needs; the development launcher sets HOST=127.0.0.1.
     host: str = "0.0.0.0"
     port: int = component("edge").port
+    # One host:port, several (replicas, comma-separated), or a gRPC target such as `dns:///name:50051`
+    # (a headless Service: one address per replica); calls are balanced round robin (mesh/tls.py).
     coordinator_addr: str
+    # The name the coordinator's certificate is checked against when COORDINATOR_ADDR does not say it
+    # (several addresses, or a headless Service whose name the certificate does not carry).
+    coordinator_tls_name: str = ""
     # Where the host publishes the public keys of users' tokens (its JWKS). Keys are chosen by `kid`,
     # cached AUTH_JWKS_CACHE_S, and refetched on an unknown kid at most once per AUTH_JWKS_MIN_REFETCH_S.
     auth_jwks_url: str = ""

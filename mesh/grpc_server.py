@@ -21,11 +21,21 @@ from grpc_reflection.v1alpha import reflection
 
 from mesh.error_status import ErrorStatusInterceptor
 from mesh.red_metrics import RpcServerMetricsInterceptor
+from mesh.stop_gate import StopGate
 
 log = logging.getLogger(__name__)
 
 Registrar = Callable[[grpc.aio.Server], None]
 S = TypeVar("S")
+
+
+class Served(NamedTuple):
+    """A started server: what `serve_until_signalled` needs to stop it well."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    gate: StopGate
 
 
 class Registration(NamedTuple):
@@ -55,14 +65,16 @@ async def create_server(
     address: str = "127.0.0.1:0",
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     credentials: grpc.ServerCredentials | None = None,
-) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """Build and start a server with the given servicers; returns it with its bound port and health.
+) -> Served:
+    """Build and start a server with the given servicers; returns it with its bound port, health and gate.
 
     With `credentials` the port serves TLS (the coordinator: mutual TLS, mesh/tls.py); else plaintext.
     """
+    gate = StopGate()
     server = grpc.aio.server(
-        # Metrics outermost: they record the status the caller gets, after the error mapping.
-        interceptors=[RpcServerMetricsInterceptor(), ErrorStatusInterceptor(), *interceptors],
+        # Metrics outermost: they record the status the caller gets, after the error mapping; the gate
+        # before the callers' checks, so a stopping server refuses without doing any work.
+        interceptors=[RpcServerMetricsInterceptor(), gate, ErrorStatusInterceptor(), *interceptors],
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 4 * 1024 * 1024)],
     )
     register(server)
@@ -80,22 +92,38 @@ async def create_server(
     await server.start()
     for name in ("", *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return server, port, health_servicer
+    return Served(server, port, health_servicer, gate)
+
+
+async def stop_gracefully(served: Served, *, grace_seconds: float, drain_seconds: float = 0.0) -> None:
+    """Health NOT_SERVING at once, new calls refused UNAVAILABLE, in-flight calls finish (up to grace).
+
+    `drain_seconds` keeps the port open (refusing) that long before closing it: time for Kubernetes to take
+    the pod out of its endpoints and for clients to see the health change, so callers get a clear
+    refusal rather than a connection reset. `server.stop` then closes the port (a new connection is
+    refused, also UNAVAILABLE) and cancels what still runs after `grace_seconds`.
+    """
+    await served.health.enter_graceful_shutdown()
+    served.gate.close()
+    if drain_seconds > 0:
+        await asyncio.sleep(drain_seconds)
+    await served.server.stop(grace_seconds)
+    if served.gate.refused:
+        log.info("refused calls while stopping", extra={"refused": served.gate.refused})
 
 
 async def serve_until_signalled(
-    server: grpc.aio.Server,
-    health_servicer: health.aio.HealthServicer,
-    *,
-    grace_seconds: float = 10.0,
+    served: Served, *, grace_seconds: float = 10.0, drain_seconds: float = 0.0
 ) -> None:
-    """Run until SIGTERM or SIGINT, then stop taking calls and let in-flight ones finish (up to grace)."""
+    """Run until SIGTERM or SIGINT, then stop as `stop_gracefully` says."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: finishing in-flight calls", extra={"grace_seconds": grace_seconds})
-    await health_servicer.enter_graceful_shutdown()
-    await server.stop(grace_seconds)
+    log.info(
+        "stopping: finishing in-flight calls, refusing new ones",
+        extra={"grace_seconds": grace_seconds, "drain_seconds": drain_seconds},
+    )
+    await stop_gracefully(served, grace_seconds=grace_seconds, drain_seconds=drain_seconds)
     log.info("stopped")

@@ -6,9 +6,11 @@ chunk. So the SDK is pinned to one attempt (`HttpRetryOptions(attempts=1)`: leav
 would also turn on its implicit connection-error retry, a 1-10 s sleep), and this module loops: 429, 408,
 500, 502, 503, 504, timeouts and dropped connections are retried with exponential backoff and jitter, waiting
 at least what `Retry-After` (or the error's RetryInfo) asks, and never starting a wait that would end past
-the deadline. A stream is retried only until its first chunk: once text has been handed on, a failure is a
-`StreamInterrupted`. When the primary model gives up, the fallback model gets what is left; when both do,
-`LlmUnavailable` tells the caller to use its local answer.
+the deadline, and only while the model's retry budget allows (mesh/retry_budget.py, gRFC A6's rule: when
+most attempts fail, each request makes one attempt per model). A stream is retried only until its first
+chunk: once text has been handed on, a failure is a `StreamInterrupted`. When the primary model gives up,
+the fallback model gets what is left; when both do, `LlmUnavailable` tells the caller to use its local
+answer.
 
 Deadlines are absolute `time.monotonic()` seconds by which the call must be over; callers keep back what
 their own fallback needs.
@@ -37,6 +39,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mesh import genai_trace
+from mesh.retry_budget import RetryBudget
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,6 +91,9 @@ class LlmSettings(BaseSettings):
     gemini_min_attempt_s: float = 0.3
     # The share of the remaining time the primary model may use when a fallback model follows it.
     gemini_primary_share: float = 0.6
+    # The retry budget per model (mesh/retry_budget.py): tokens, and what a success gives back.
+    gemini_retry_budget_tokens: float = 10.0
+    gemini_retry_budget_ratio: float = 0.1
 
     def is_configured(self) -> bool:
         if self.google_genai_use_vertexai:
@@ -222,6 +228,15 @@ class LlmClient:
         self.settings = settings
         self._client = client or build_client(settings)
         self._sleep = sleep
+        # One budget per model: the primary and the fallback have separate quotas.
+        self._budgets: dict[str, RetryBudget] = {}
+
+    def budget(self, model: str) -> RetryBudget:
+        """The retry budget of `model` in this client."""
+        if model not in self._budgets:
+            s = self.settings
+            self._budgets[model] = RetryBudget(s.gemini_retry_budget_tokens, s.gemini_retry_budget_ratio)
+        return self._budgets[model]
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
@@ -358,7 +373,12 @@ class LlmClient:
                     retryable = is_retryable(exc)
                     ATTEMPTS.labels(model, "retryable_error" if retryable else "error").inc()
                     failures.append(f"{model} attempt {attempt}: {type(exc).__name__}: {str(exc)[:200]}")
+                    budget = self.budget(model)
+                    budget.record_failure()
                     if not retryable or attempt >= s.gemini_max_attempts:
+                        break
+                    if not budget.may_retry():
+                        failures.append(f"{model}: retry budget spent (most recent attempts failed)")
                         break
                     wait = max(self._backoff_s(attempt), retry_after_s(exc) or 0.0)
                     if time.monotonic() + wait + s.gemini_min_attempt_s > stop_at:
@@ -368,6 +388,7 @@ class LlmClient:
                     await self._sleep(wait)
                     continue
                 ATTEMPTS.labels(model, "ok").inc()
+                self.budget(model).record_success()
                 if not keep_open:
                     span.end()
                 if index:

@@ -25,7 +25,10 @@ class AgentSettings(CommonSettings):
     """Where an agent listens: each process's class defaults LISTEN_ADDR to its port in mesh.components."""
 
     listen_addr: str
+    # On SIGTERM: how long in-flight calls may run on, and how long the port stays open refusing new
+    # calls first (mesh/grpc_server.py stop_gracefully; the chart sets a drain so endpoints can update).
     grace_seconds: float = 10.0
+    drain_seconds: float = 0.0
 
 
 def run_agent(
@@ -45,14 +48,16 @@ def run_agent(
 
     async def main() -> None:
         async with factory() as (register, names):
-            server, port, health = await create_server(
+            served = await create_server(
                 register,
                 names,
                 address=settings.listen_addr,
                 interceptors=interceptors,
                 credentials=credentials,
             )
-            log.info("listening", extra={"port": port, "services": list(names)})
-            await serve_until_signalled(server, health, grace_seconds=settings.grace_seconds)
+            log.info("listening", extra={"port": served.port, "services": list(names)})
+            await serve_until_signalled(
+                served, grace_seconds=settings.grace_seconds, drain_seconds=settings.drain_seconds
+            )
 
     event_loop.run(main())

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mesh.retry_policy import channel_options, service_config
+
 SPIFFE_PREFIX = "spiffe://assist/"
 CA_FILE, CERT_FILE, KEY_FILE = "ca.crt", "tls.crt", "tls.key"
 # Who gets a certificate in development: the coordinator serves with its own; the others are its clients
@@ -64,17 +66,52 @@ class TlsFiles:
         )
 
 
+# The coordinator's RPCs that may be sent twice: reads, replaces by id, and Converse (deduped by
+# client_message_id). CreateConversation and RecordStudyEvents are not: a resend would add a second one.
+COORDINATOR_RETRIED_METHODS = frozenset(
+    f"/assist.v1.CoordinatorService/{m}"
+    for m in (
+        "GetWidgetConfig",
+        "Converse",
+        "ListConversations",
+        "ListMessages",
+        "SubmitFeedback",
+        "SubmitSatisfaction",
+    )
+)
+
+
+def coordinator_target(addresses: str) -> str:
+    """A gRPC target for COORDINATOR_ADDR: one `host:port`, a gRPC URI (`dns:///coordinator:50051`,
+    `ipv4:10.0.0.1:50051,10.0.0.2:50051`), or several `host:port` separated by commas (replicas)."""
+    parts = [p.strip() for p in addresses.split(",") if p.strip()]
+    if len(parts) <= 1 or ":/" in addresses or addresses.startswith(("ipv4:", "ipv6:")):
+        return addresses.strip()
+    return "ipv4:" + ",".join(parts)
+
+
 def coordinator_channel(
     address: str,
     tls_dir: Path | str | None,
     *,
     interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None,
+    server_name: str | None = None,
 ) -> grpc.aio.Channel:
-    """A channel to the coordinator: mutual TLS with the files in `tls_dir`, plaintext when it is None."""
+    """A channel to the coordinator: mutual TLS with the files in `tls_dir`, plaintext when it is None.
+
+    `address` may name several replicas (`coordinator_target`): calls are balanced round robin over the
+    healthy ones, and a call refused UNAVAILABLE before it started (a replica stopping) is sent again,
+    under a retry budget (mesh/retry_policy.py). `server_name` is the name the coordinator's certificate
+    must carry when the target does not say it (several addresses, or a headless Service's DNS name).
+    """
+    options = channel_options(service_config(COORDINATOR_RETRIED_METHODS, round_robin=True))
+    target = coordinator_target(address)
     if tls_dir is None:
-        return grpc.aio.insecure_channel(address, interceptors=interceptors)
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    if server_name:
+        options += [("grpc.ssl_target_name_override", server_name), ("grpc.default_authority", server_name)]
     return grpc.aio.secure_channel(
-        address, TlsFiles(tls_dir).channel_credentials(), interceptors=interceptors
+        target, TlsFiles(tls_dir).channel_credentials(), options=options, interceptors=interceptors
     )
 
 

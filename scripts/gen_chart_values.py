@@ -80,6 +80,12 @@ KILL_MARGIN_S = 5
 # Graceful stop of processes whose settings have no grace_seconds (the edge's uvicorn timeout, the workers'
 # batch): edge/server.py timeout_graceful_shutdown.
 DEFAULT_GRACE_S = 10
+# Components whose callers balance over every replica themselves (the edge's channel to the coordinator is
+# round robin over a headless Service's addresses, mesh/tls.py): a ClusterIP Service would pin each caller's
+# one HTTP/2 connection to one pod. They also drain on SIGTERM: refuse new calls (UNAVAILABLE, which the
+# caller resends to another replica) for DRAIN_S while endpoints and DNS forget the pod, then stop.
+CLIENT_BALANCED = frozenset({"coordinator"})
+DRAIN_S = 2
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,8 @@ def component_values(f: Facts) -> dict[str, Any]:
     c = f.component
     cpu, memory = SIZING.get(c.name, DEFAULT_SIZING)
     replicas = DEFAULT_REPLICAS[c.kind]
+    balanced = c.name in CLIENT_BALANCED
+    drain = DRAIN_S if balanced else 0
     return {
         # A process reading the host's database (the task sync) runs only where a site gives one.
         "enabled": "hostDb" not in f.uses,
@@ -139,7 +147,9 @@ def component_values(f: Facts) -> dict[str, Any]:
         "uses": list(f.uses),
         "calls": list(f.calls),
         "gracefulStopSeconds": f.grace_s,
-        "terminationGracePeriodSeconds": f.grace_s + KILL_MARGIN_S,
+        "clientBalanced": balanced,
+        "drainSeconds": drain,
+        "terminationGracePeriodSeconds": f.grace_s + drain + KILL_MARGIN_S,
         "replicas": replicas,
         "resources": {
             "requests": {"cpu": cpu, "memory": memory},

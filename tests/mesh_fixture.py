@@ -111,11 +111,18 @@ class MeshUnderTest:
 
 @contextmanager
 def running_mesh(
-    stack: Stack, keys_dir: Path, *, name: str = "e2e", extra_env: dict[str, str] | None = None
+    stack: Stack,
+    keys_dir: Path,
+    *,
+    name: str = "e2e",
+    extra_env: dict[str, str] | None = None,
+    coordinator_replicas: int = 1,
 ) -> Iterator[MeshUnderTest]:
     """Start every process of the mesh on its own database (seeded with the demo tasks); stop it after.
 
-    The demo site's keyring is in `keys_dir`, the development PKI beside it (`<keys_dir>-tls`).
+    The demo site's keyring is in `keys_dir`, the development PKI beside it (`<keys_dir>-tls`). With
+    `coordinator_replicas` > 1 the coordinator runs as `coordinator`, `coordinator#2`, ... and the edge
+    balances over them (devtools/launcher.py plan_mesh).
     """
     load_or_create(keys_dir)
     database = f"{name}_{uuid.uuid4().hex[:10]}"
@@ -142,6 +149,7 @@ def running_mesh(
             "TURN_RATE_BURST": "100000",
             **(extra_env or {}),
         },
+        coordinator_replicas=coordinator_replicas,
     )
     try:
         mesh.start()

@@ -78,7 +78,7 @@ async def serve_nlg() -> AsyncIterator[NlgServe]:
     async with AsyncExitStack() as stack:
 
         async def serve(servicer: NlgServicer) -> nlg_pb2_grpc.NlgServiceStub:
-            server, port, _ = await create_server(
+            server, port, *_ = await create_server(
                 *service_registration(
                     nlg_pb2_grpc.add_NlgServiceServicer_to_server, servicer, nlg_pb2.DESCRIPTOR
                 )

@@ -159,7 +159,7 @@ async def test_without_a_key_the_local_writer_answers_and_no_model_is_called(
     settings = NlgSettings(gemini_base_url=fake_gemini.base_url, redis_url="redis://127.0.0.1:1/0")
     assert not settings.is_configured()
     async with nlg_service_factory(settings)() as (register, names):
-        server, port, _ = await create_server(register, names)
+        server, port, *_ = await create_server(register, names)
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 inp = generation_input()

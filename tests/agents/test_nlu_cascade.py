@@ -40,7 +40,7 @@ async def nlu_stub(
 ) -> AsyncIterator[nlu_pb2_grpc.NluServiceStub]:
     """A real NLU server whose cascade always asks Gemini (threshold above any confidence)."""
     servicer = NluServicer(NluCascade(classifier, llm_client(), threshold=1.01, model=NLU_MODEL))
-    server, port, _ = await create_server(
+    server, port, *_ = await create_server(
         *service_registration(nlu_pb2_grpc.add_NluServiceServicer_to_server, servicer, nlu_pb2.DESCRIPTOR)
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

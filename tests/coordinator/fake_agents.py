@@ -252,7 +252,7 @@ class FakeAgents:
         }
         for name, (add, service) in registrars.items():
             servicer = getattr(self, name)
-            server, port, _ = await create_server(partial(add, servicer), [f"assist.v1.{service}"])
+            server, port, *_ = await create_server(partial(add, servicer), [f"assist.v1.{service}"])
             self.servers[name] = server
             self.ports[name] = port
 

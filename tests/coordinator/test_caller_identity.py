@@ -133,7 +133,7 @@ async def test_over_plaintext_no_call_can_act_for_a_user(db: Database, fake_agen
     flags = Flags(DEV_FLAGS)
     await flags.start()
     servicer = CoordinatorServicer(agents, ConversationStore(db), TurnStore(db), flags)
-    server, port, _ = await create_server(
+    server, port, *_ = await create_server(
         lambda s: coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(servicer, s),
         ["assist.v1.CoordinatorService"],
         interceptors=[CallerPolicyInterceptor(InternalClientsPolicy())],

@@ -1,6 +1,6 @@
 """The real coordinator, in-process, against the scripted fake agents and a real MongoDB database.
 
-Wired as `coordinator/__main__.py` wires it (agent clients with their breaker, retry and deadline
+Wired as `coordinator/__main__.py` wires it (agent clients with their breakers, retry policy and deadline
 interceptors, the servicer, the stores) and served by `create_server` on port 0; tests talk to it through
 a real gRPC channel, as the edge does. Turns are stored for real (the `db` fixture: a fresh database on
 the local stack's FerretDB), since what a branch stores is half of what it does.
@@ -113,7 +113,7 @@ class InProcessCoordinator:
         self.agents: AgentClients = connect_agents(self._fakes.addresses(), self._caps)
         self.servicer = CoordinatorServicer(self.agents, self.conversations, self.turns, self.flags)
         # Served as coordinator/__main__.py serves it: mutual TLS and the internal clients policy.
-        self._server, self.port, _ = await create_server(
+        self._server, self.port, *_ = await create_server(
             lambda s: coordinator_pb2_grpc.add_CoordinatorServiceServicer_to_server(self.servicer, s),
             ["assist.v1.CoordinatorService"],
             interceptors=[CallerPolicyInterceptor(load_policy(POLICY_FILE))],

@@ -355,3 +355,28 @@ def test_alert_rules_and_dashboards_ship_only_when_their_files_exist(helm_bin: P
     assert [d["data"] for d in dashboards] == [{"turns.json": '{"title": "Turns", "panels": []}\n'}]
     # Without the cluster's monitoring API the custom resources are left out even when asked for.
     assert not by_kind(render(helm_bin, *on, chart=chart), "PrometheusRule")
+
+
+def test_coordinator_replicas_are_balanced_by_the_edge_over_a_headless_service(helm_bin: Path) -> None:
+    manifests = render(helm_bin, "-f", CHART / "ci" / "full-values.yaml")
+    services = by_kind(manifests, "Service")
+    headless = {name: s for name, s in services.items() if s["spec"].get("clusterIP") == "None"}
+    assert set(headless) == {"assist-coordinator-headless"}, (
+        "only the coordinator's callers balance themselves"
+    )
+    assert headless["assist-coordinator-headless"]["spec"]["ports"][0]["port"] == 50051
+    assert "assist-coordinator" in services, "the ClusterIP Service stays for other clients"
+    deployments = {component_of(d): d for d in by_kind(manifests, "Deployment").values()}
+    (edge,) = deployments["edge"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in edge["env"]}
+    assert env["COORDINATOR_ADDR"] == "dns:///assist-coordinator-headless:50051"
+    assert env["COORDINATOR_TLS_NAME"] == "assist-coordinator", (
+        "the certificate is checked for the Service's name"
+    )
+    coordinator = deployments["coordinator"]["spec"]["template"]["spec"]
+    (container,) = coordinator["containers"]
+    drain = {e["name"]: e.get("value") for e in container["env"]}
+    assert drain["DRAIN_SECONDS"] == "2"
+    assert coordinator["terminationGracePeriodSeconds"] > int(drain["DRAIN_SECONDS"]) + int(
+        drain["GRACE_SECONDS"]
+    )

@@ -42,7 +42,7 @@ class FailingTasks(tasks_pb2_grpc.TasksServiceServicer):
 
 @pytest.fixture
 async def tasks() -> AsyncIterator[tasks_pb2_grpc.TasksServiceStub]:
-    server, port, _ = await create_server(
+    server, port, *_ = await create_server(
         *service_registration(
             tasks_pb2_grpc.add_TasksServiceServicer_to_server, FailingTasks(), tasks_pb2.DESCRIPTOR
         )
