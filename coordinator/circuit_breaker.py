@@ -19,6 +19,7 @@ is small and its rules are tested directly (tests/coordinator/test_circuit_break
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections import deque
@@ -28,6 +29,8 @@ from enum import Enum
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
+
+log = logging.getLogger(__name__)
 
 # The name of the breaker for the agents' shared store (MongoDB-wire server): its failures arrive as
 # `assist-cause: store` trailers (mesh/errors.py) and never count against an agent's own breaker.
@@ -127,6 +130,7 @@ class CircuitBreaker:
         self._probes_in_flight -= 1
         self._probe_successes += 1
         if self._probe_successes >= self.policy.probes:
+            log.info("circuit breaker closed: its probes succeeded", extra={"breaker": self.name})
             self._close()
 
     def record_failure(self) -> None:
@@ -134,10 +138,21 @@ class CircuitBreaker:
             self._outcomes.append(True)
             enough = len(self._outcomes) >= self.policy.min_calls
             if enough and self.failure_rate >= self.policy.failure_rate:
+                # ERROR: from now on turns degrade (or are refused, for the store) until it recovers.
+                log.error(
+                    "circuit breaker opened: calls fail at once",
+                    extra={
+                        "breaker": self.name,
+                        "failure_rate": round(self.failure_rate, 2),
+                        "calls": len(self._outcomes),
+                        "open_for_s": self.policy.open_for_s,
+                    },
+                )
                 self._open()
             return
         if self._probes_in_flight == 0:
             return  # late outcome of a call from before the breaker opened
+        log.warning("circuit breaker probe failed: open again", extra={"breaker": self.name})
         self._open()  # a probe failed: open again, for a full period
 
     def record_cancelled(self) -> None:

@@ -128,3 +128,11 @@ def test_the_state_metric_reports_each_breaker_by_name() -> None:
 def test_an_inconsistent_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="inconsistent"):
         BreakerPolicy(window=5, min_calls=10)
+
+
+def test_opening_is_logged_at_error_level_with_the_reason(caplog: pytest.LogCaptureFixture) -> None:
+    breaker = _breaker(Clock(), "store")
+    with caplog.at_level("INFO", logger="coordinator.circuit_breaker"):
+        _open(breaker)
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.breaker == "store" and record.failure_rate == 1.0 and record.calls == POLICY.min_calls  # type: ignore[attr-defined]
