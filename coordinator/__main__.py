@@ -12,6 +12,7 @@ from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 
 from coordinator.agent_clients import connect_agents
 from coordinator.service import CoordinatorServicer
+from coordinator.turn_events import TurnEventLog
 from mesh.admission import TurnAdmission
 from mesh.components import AGENTS, listen_address
 from mesh.config import ConfigurationError, MongoSettings, load_settings
@@ -27,6 +28,7 @@ from mesh.internal_identity import (
 from mesh.logs import configure_logging
 from mesh.process import AgentSettings, run_agent
 from mesh.storage.from_settings import open_mongo
+from mesh.storage.redis_store import make_redis
 from mesh.storage.study import StudyStore
 from mesh.storage.turns import ConversationStore, TurnStore
 from mesh.tls import TlsFiles
@@ -45,6 +47,10 @@ class CoordinatorSettings(AgentSettings, MongoSettings, FlagSettings):
     # Which internal client may call which RPC and act for users (ops/internal-clients.yaml); required
     # with MESH_TLS_DIR.
     internal_clients_file: str = ""
+    # Redis keeps each turn's events for clients that resume a cut stream on any replica
+    # (coordinator/turn_events.py); empty: no event log, a resume gets the stored answer when it is done.
+    redis_url: str = ""
+    redis_timeout_s: float = 0.5
 
 
 def agent_addresses() -> dict[str, str]:
@@ -72,6 +78,20 @@ def caller_checks(
     return credentials, CallerPolicyInterceptor(policy)
 
 
+@asynccontextmanager
+async def open_turn_events(settings: CoordinatorSettings) -> AsyncIterator[TurnEventLog]:
+    """The turn event log on REDIS_URL, or one that keeps nothing when it is unset."""
+    if not settings.redis_url:
+        log.warning("REDIS_URL unset: a resumed stream gets the stored answer, not the events it missed")
+        yield TurnEventLog(None)
+        return
+    redis = make_redis(settings.redis_url, settings.redis_timeout_s)
+    try:
+        yield TurnEventLog(redis)
+    finally:
+        await redis.aclose()
+
+
 def main() -> None:
     # Every agent's address is required too: a coordinator missing one would fail every turn.
     settings = load_settings(CoordinatorSettings, also_required=[a.address_env for a in AGENTS])
@@ -81,7 +101,11 @@ def main() -> None:
 
     @asynccontextmanager
     async def coordinator_service() -> AsyncIterator[Registration]:
-        async with open_mongo(settings) as db, open_flags(settings, service=settings.service_name) as flags:
+        async with (
+            open_mongo(settings) as db,
+            open_flags(settings, service=settings.service_name) as flags,
+            open_turn_events(settings) as events,
+        ):
             agents = connect_agents(addresses)
             servicer = CoordinatorServicer(
                 agents,
@@ -90,6 +114,7 @@ def main() -> None:
                 flags,
                 admission=TurnAdmission("coordinator", settings.coordinator_max_turns_in_flight),
                 study=StudyStore(db),
+                events=events,
             )
             try:
                 yield service_registration(

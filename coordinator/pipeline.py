@@ -38,12 +38,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from coordinator.agent_clients import AgentClients
 from coordinator.degraded import fallback_answer, phrase
+from coordinator.resume import TurnResumer, stored_events
 from coordinator.turn_deadline import remaining
+from coordinator.turn_events import EventId, TurnEventLog
 from mesh.events.kafka import INTERACTIONS_TOPIC
 from mesh.flags import Rollout
 from mesh.intents import SINGLE_TASK_QUESTIONS, TASK_QUESTIONS
 from mesh.storage.mongo import StoreUnavailable
-from mesh.storage.turns import BeginKind, BeginTurn, Turn, TurnStore
+from mesh.storage.turns import BeginKind, BeginTurn, TurnStore
 from mesh.turn_metrics import TurnOutcome, record_first_text, record_turn
 
 log = logging.getLogger(__name__)
@@ -89,10 +91,20 @@ def _failed(exc: BaseException) -> str:
 class TurnPipeline:
     """Runs turns for the coordinator service; holds the agent clients and the turn store."""
 
-    def __init__(self, agents: AgentClients, turns: TurnStore, *, lease_s: float = 45.0) -> None:
+    def __init__(
+        self,
+        agents: AgentClients,
+        turns: TurnStore,
+        *,
+        lease_s: float = 45.0,
+        events: TurnEventLog | None = None,
+    ) -> None:
         self._agents = agents
         self._turns = turns
         self._lease_s = lease_s
+        # Where each run's events are kept for a client that resumes (no Redis: resumes get the stored answer).
+        self._events = events or TurnEventLog(None)
+        self._resumer = TurnResumer(turns, self._events)
 
     async def run(
         self, user_id: str, request: coordinator_pb2.ConverseRequest, rollout: Rollout
@@ -100,8 +112,13 @@ class TurnPipeline:
         """Yield the turn's events. Raises StoreUnavailable before the first event when MongoDB is down.
 
         The user's `rollout` (mesh/flags.py) gives the cohort that labels the turn's event and metrics, and
-        the writer asked of NLG; a turn that ends without an answer counts as `failed`.
+        the writer asked of NLG; a turn that ends without an answer counts as `failed`. With
+        `request.last_event_id` nothing runs: only the events after it are sent (coordinator/resume.py).
         """
+        if request.last_event_id:
+            async for event in self._resumer.resume(user_id, request):
+                yield event
+            return
         cohort = rollout.cohort
         started = time.monotonic()
         try:
@@ -118,7 +135,7 @@ class TurnPipeline:
             )
             return
         if begin.kind is BeginKind.REPLAY:
-            for event in _replay(begin.turn):
+            for event in stored_events(begin.turn):
                 yield event
             return
 
@@ -129,11 +146,16 @@ class TurnPipeline:
             rollout=rollout,
             attempt=begin.turn.attempt,
         )
+        user_message_id = begin.turn.user_message_id
         try:
-            async for event in self._run_new(state, begin.turn.user_message_id):
+            seq = 0
+            async for event in self._run_new(state, user_message_id):
                 if event.HasField("delta") and state.first_text_at is None:
                     state.first_text_at = time.monotonic()
                     record_first_text(cohort=cohort, seconds=state.first_text_at - started)
+                seq += 1
+                event.event_id = str(EventId(user_message_id, str(state.attempt), seq))
+                await self._events.append(state.turn_id, state.attempt, seq, event)
                 yield event
         except BaseException:
             record_turn(cohort=cohort, outcome=TurnOutcome.FAILED, duration_s=time.monotonic() - started)
@@ -201,6 +223,10 @@ class TurnPipeline:
                     yield _event(delta=coordinator_pb2.TextDelta(text=chunk.delta))
                 if chunk.done:
                     info = chunk.info
+                    if chunk.replacement_text:
+                        # The model broke off and the local writer answered instead: its answer is the
+                        # one stored and sent in `done`; the client shows it in place of the deltas.
+                        parts = [chunk.replacement_text]
         except grpc.aio.AioRpcError as exc:
             log.warning(
                 "nlg failed; degraded answer", extra={"error": _failed(exc), "turn_id": state.turn_id}
@@ -268,7 +294,7 @@ class TurnPipeline:
         turn = await self._turns.get_turn(state.turn_id)
         if turn is None or not turn.done:
             raise StoreUnavailable("the turn was taken over by another request")
-        yield _replay(turn)[-1]
+        yield stored_events(turn)[-1]
 
     def _intent_event(self, state: TurnState) -> coordinator_pb2.IntentRecognized:
         u = state.understanding
@@ -423,20 +449,3 @@ class TurnPipeline:
                 cohort=state.rollout.cohort,
             ),
         )
-
-
-def _replay(stored: Turn) -> list[coordinator_pb2.ConverseResponse]:
-    """The events of a turn already answered, for a resent client message id."""
-    return [
-        _event(accepted=coordinator_pb2.TurnAccepted(user_message_id=stored.user_message_id, replayed=True)),
-        _event(intent=coordinator_pb2.IntentRecognized(intent=stored.intent, language=stored.language)),
-        _event(delta=coordinator_pb2.TextDelta(text=stored.answer)),
-        _event(
-            done=coordinator_pb2.TurnDone(
-                message_id=stored.turn_id,
-                text=stored.answer,
-                degraded_components=stored.degraded,
-                writer=stored.writer,
-            )
-        ),
-    ]

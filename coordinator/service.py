@@ -16,6 +16,7 @@ from coordinator.agent_clients import AgentClients
 from coordinator.circuit_breaker import BreakerState
 from coordinator.pipeline import TurnPipeline
 from coordinator.turn_deadline import turn_deadline
+from coordinator.turn_events import TurnEventLog
 from mesh.admission import RETRY_AFTER_METADATA_KEY, Overloaded, TurnAdmission
 from mesh.flags import Flags, Rollout
 from mesh.identity import caller_user_id
@@ -43,6 +44,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         *,
         admission: TurnAdmission | None = None,
         study: StudyStore | None = None,
+        events: TurnEventLog | None = None,
     ) -> None:
         self._agents = agents
         # Evaluated per call, so a change of the flags file applies to the next call (mesh/flags.py).
@@ -52,7 +54,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self._conversations = conversations
         self._turns = turns
         self._study = study
-        self._pipeline = TurnPipeline(agents, turns)
+        self._pipeline = TurnPipeline(agents, turns, events=events)
         # Turns keep running when their caller goes away, so an answer is never lost; kept here so the
         # tasks are not garbage-collected mid-turn.
         self._running: set[asyncio.Task[None]] = set()

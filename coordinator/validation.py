@@ -13,6 +13,8 @@ MAX_COMMENT_CHARS = 2000
 _CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _URL_MAX = 2048
+# The shape of coordinator.turn_events' ids; whether it names an event of the message is checked on resume.
+_EVENT_ID = re.compile(r"^[0-9a-f]{32}:(s|[0-9]{1,4}):[0-9]{1,6}$")
 # C0 controls but tab, line feed and carriage return, and DEL. NUL cannot be stored at all (PostgreSQL's
 # jsonb, under the local MongoDB-wire server, refuses it: the fuzzer's "S\x00" became a 500), and none of
 # them is something a person types.
@@ -47,6 +49,8 @@ def check_converse(request: coordinator_pb2.ConverseRequest) -> None:
         raise InvalidArgument(f"text must be at most {MAX_TEXT_CHARS} characters")
     check_plain_text(request.text, "text")
     check_page_context(request.page_context)
+    if request.last_event_id and not _EVENT_ID.match(request.last_event_id):
+        raise InvalidArgument("last_event_id must be an event id this stream sent (its `id` field)")
 
 
 def check_comment(comment: str) -> None:

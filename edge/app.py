@@ -67,7 +67,9 @@ def _api_handler(route: HttpRoute, current: Callable[[], EdgeState]) -> Handler:
                 )
         try:
             body = await read_json_body(request, state.settings.max_body_bytes) if route.body == "*" else {}
-            message = build_request(route, body, dict(request.path_params), dict(request.query_params))
+            message = build_request(
+                route, body, dict(request.path_params), dict(request.query_params), request.headers
+            )
         except PayloadTooLarge as exc:
             return error_response(413, "INVALID_ARGUMENT", str(exc))
         except UnsupportedMediaType as exc:
@@ -166,7 +168,8 @@ def _cors(settings: EdgeSettings) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["authorization", "content-type"],
+            # last-event-id: a cross-origin widget resuming a cut answer (edge.routes.HEADER_FIELDS).
+            allow_headers=["authorization", "content-type", "last-event-id"],
             max_age=600,
         )
     ]

@@ -16,7 +16,7 @@ from typing import Any, cast
 from google.protobuf import descriptor, message
 
 from edge.errors import HTTP_STATUS
-from edge.routes import HttpRoute, coordinator_routes
+from edge.routes import HEADER_FIELDS, HttpRoute, coordinator_routes
 
 Schema = dict[str, Any]
 FD = descriptor.FieldDescriptor
@@ -123,6 +123,19 @@ def _parameters(route: HttpRoute) -> list[Schema]:
                 continue
             schema = _Components()._single(field)
             params.append({"name": field.json_name, "in": "query", "required": False, "schema": schema})
+    for header, name in HEADER_FIELDS.items():
+        bound = request.fields_by_name.get(name)
+        if bound is None:
+            continue
+        params.append(
+            {
+                "name": header,
+                "in": "header",
+                "required": False,
+                "description": f"Sets `{bound.json_name}` (the same field may be sent in the body instead).",
+                "schema": _Components()._single(bound),
+            }
+        )
     return params
 
 

@@ -11,6 +11,11 @@ from google.protobuf import descriptor, message, message_factory
 
 _SIMPLE_VARIABLE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
+# Request fields that HTTP carries in a header (google.api.http has no header binding, so the edge declares
+# them here): header name -> field, for every request message that has the field. The SSE
+# specification's reconnection header names the last event received (ConverseRequest.last_event_id).
+HEADER_FIELDS: dict[str, str] = {"Last-Event-ID": "last_event_id"}
+
 
 @dataclass(frozen=True)
 class HttpRoute:

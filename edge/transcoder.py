@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import grpc
@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from edge.errors import error_response, grpc_error_response, turn_error_fields
-from edge.routes import HttpRoute
+from edge.routes import HEADER_FIELDS, HttpRoute
 from mesh.admission import Overloaded, TurnAdmission
 from mesh.auth import USER_ID_METADATA_KEY
 
@@ -62,10 +62,24 @@ class UnsupportedMediaType(Exception):
 
 
 def build_request(
-    route: HttpRoute, body: dict[str, Any], path_params: dict[str, str], query: dict[str, str]
+    route: HttpRoute,
+    body: dict[str, Any],
+    path_params: dict[str, str],
+    query: dict[str, str],
+    headers: Mapping[str, str] | None = None,
 ) -> message.Message:
-    """Fill the request message from the JSON body (body '*'), the query string (no body) and the path."""
+    """Fill the request message from the JSON body (body '*'), the query string (no body), the path, and
+    the headers that stand for fields (edge.routes.HEADER_FIELDS: `Last-Event-ID`)."""
     fields: dict[str, Any] = dict(body) if route.body == "*" else {}
+    for header, name in HEADER_FIELDS.items():
+        value = (headers or {}).get(header)
+        field = route.request_type.DESCRIPTOR.fields_by_name.get(name)
+        if value is None or field is None:
+            continue
+        for key in {name, field.json_name}:
+            if key in fields and fields.pop(key) != value:
+                raise BadRequest(f"{key} in the body does not match the {header} header")
+        fields[field.json_name] = value
     if route.body == "":
         descriptor = route.request_type.DESCRIPTOR
         for key, value in query.items():
@@ -214,8 +228,13 @@ def _sse_event(event: message.Message) -> bytes:
     kind = event.WhichOneof("event")
     if kind is None:
         return b": keep-alive\n\n"
-    return _sse_frame(kind, to_json(getattr(event, kind)))
+    # The event's id is the SSE `id:` field (sent back as Last-Event-ID to resume), not part of its data.
+    return _sse_frame(kind, to_json(getattr(event, kind)), event_id=getattr(event, "event_id", ""))
 
 
-def _sse_frame(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n".encode()
+def _sse_frame(kind: str, data: dict[str, Any], *, event_id: str = "") -> bytes:
+    """One event. The id comes from the coordinator's own alphabet (coordinator.turn_events), so it never
+    holds the LF, CR or NUL that the SSE grammar forbids there."""
+    id_line = f"id: {event_id}\n" if event_id else ""
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return f"{id_line}event: {kind}\ndata: {payload}\n\n".encode()

@@ -62,3 +62,13 @@ def test_stream_answers_as_server_sent_events_and_errors_share_one_envelope() ->
             "$ref": "#/components/schemas/Error"
         }
     assert document["components"]["schemas"]["Error"]["required"] == ["error"]
+
+
+def test_the_turn_route_documents_the_last_event_id_header_that_resumes_a_stream() -> None:
+    operation = openapi_document()["paths"]["/v1/conversations/{conversation_id}/messages"]["post"]
+    headers = [p for p in operation["parameters"] if p["in"] == "header"]
+    assert [(p["name"], p["required"], p["schema"]["type"]) for p in headers] == [
+        ("Last-Event-ID", False, "string")
+    ]
+    listing = openapi_document()["paths"]["/v1/conversations"]["get"]
+    assert all(p["in"] != "header" for p in listing["parameters"]), "only routes with the field get it"

@@ -31,6 +31,11 @@ STATUS_NAMES = {
 }
 # Long descriptions cost tokens and latency and rarely change an answer; summaries see the first part.
 DESCRIPTION_LIMIT = 600
+# Asked of the fallback model when the primary broke off mid-answer; the person already read the text sent.
+CONTINUE_INSTRUCTION = (
+    "Your previous answer was cut off. Continue it exactly where it stops, in the same language and format. "
+    "Do not repeat any of it and do not mention the interruption."
+)
 
 
 def task_fact(task: common_pb2.Task) -> dict[str, Any]:
@@ -150,6 +155,20 @@ class GeminiWriter:
     async def open(self, request: GeminiRequest, deadline: float) -> ModelStream:
         """Start the answer (retries and the fallback model inside); raises `LlmUnavailable`."""
         return await self._llm.open_stream(request.contents, request.config, deadline)
+
+    def models_after(self, model: str) -> list[str]:
+        """The models of the chain after `model`: those that may continue an answer it broke off."""
+        chain = list(self.models)
+        return chain[chain.index(model) + 1 :] if model in chain else []
+
+    async def continue_answer(
+        self, request: GeminiRequest, sent: str, deadline: float, models: Sequence[str]
+    ) -> ModelStream:
+        """Continue an answer that broke off after `sent`: the same prompt, the text sent as the model's
+        turn, and an instruction to go on from there (a trailing model turn as prefill is not accepted by
+        every Gemini endpoint, an alternating user turn is). Raises `LlmUnavailable`."""
+        contents = [*request.contents, _turn("model", sent), _turn("user", CONTINUE_INSTRUCTION)]
+        return await self._llm.open_stream(contents, request.config, deadline, models=models)
 
     @staticmethod
     def info(request: GeminiRequest, writer: int, model: str) -> nlg_pb2.GenerationInfo:

@@ -20,7 +20,7 @@ from pydantic import model_validator
 
 from agents.nlg.cache import NAMESPACE, AnswerCache, CachedAnswer, cache_key
 from agents.nlg.coalesce import coalesce_deltas
-from agents.nlg.gemini_writer import GeminiWriter
+from agents.nlg.gemini_writer import GeminiRequest, GeminiWriter
 from agents.nlg.local_writer import LocalWriter
 from agents.nlg.prompts import load_prompts
 from mesh.components import listen_address
@@ -85,7 +85,7 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
         yield nlg_pb2.StreamGenerateResponse(done=True, info=self._local_info())
 
     async def _answer(self, inp: nlg_pb2.GenerationInput, deadline: float) -> Stream:
-        """The answer's messages; raises StreamInterrupted when the model broke off after sending text."""
+        """The answer's messages, ending with `done`, also when the model broke off after sending text."""
         # The caller's rollout may keep the model out of this turn (the `writer` flag, mesh/flags.py).
         if self._gemini is None or inp.requested_writer == nlg_pb2.WRITER_LOCAL:
             async for message in self._local(inp):
@@ -109,10 +109,16 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
                 yield message
             return
         parts: list[str] = []
-        async with aclosing(stream.chunks()) as chunks:
-            async for chunk in chunks:
-                parts.append(chunk)
-                yield nlg_pb2.StreamGenerateResponse(delta=chunk)
+        try:
+            async with aclosing(stream.chunks()) as chunks:
+                async for chunk in chunks:
+                    parts.append(chunk)
+                    yield nlg_pb2.StreamGenerateResponse(delta=chunk)
+        except StreamInterrupted as exc:
+            log.warning("gemini broke off mid-answer; carrying on", extra={"reason": str(exc)[:500]})
+            async for message in self._carry_on(inp, request, "".join(parts), stream.model, deadline):
+                yield message
+            return  # never cached: a continued answer is not what one model wrote for the prompt
         writer = nlg_pb2.WRITER_GEMINI_FALLBACK if stream.fallback else nlg_pb2.WRITER_GEMINI
         info = self._gemini.info(request, writer, stream.model)
         if self._cache is not None and key is not None:
@@ -122,33 +128,53 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
             )
         yield nlg_pb2.StreamGenerateResponse(done=True, info=info)
 
+    async def _carry_on(
+        self, inp: nlg_pb2.GenerationInput, request: GeminiRequest, sent: str, broke_off: str, deadline: float
+    ) -> Stream:
+        """After the model broke off having sent `sent`: the next model of the chain continues the text
+        (WRITER_GEMINI_FALLBACK); when none can, or it breaks off too, the local writer's whole answer
+        replaces what was sent (`replacement_text`, WRITER_LOCAL). Never an "interrupted" tail."""
+        assert self._gemini is not None
+        later = self._gemini.models_after(broke_off)
+        if later:
+            try:
+                stream = await self._gemini.continue_answer(request, sent, deadline, later)
+            except LlmUnavailable as exc:
+                log.warning("no model could continue the answer", extra={"reason": str(exc)[:500]})
+            else:
+                try:
+                    async with aclosing(stream.chunks()) as chunks:
+                        async for chunk in chunks:
+                            yield nlg_pb2.StreamGenerateResponse(delta=chunk)
+                except StreamInterrupted as exc:
+                    log.warning("the continuing model broke off too", extra={"reason": str(exc)[:500]})
+                else:
+                    info = self._gemini.info(request, nlg_pb2.WRITER_GEMINI_FALLBACK, stream.model)
+                    yield nlg_pb2.StreamGenerateResponse(done=True, info=info)
+                    return
+        yield nlg_pb2.StreamGenerateResponse(
+            done=True, info=self._local_info(), replacement_text=self._writer.write(inp)
+        )
+
     async def Generate(  # noqa: N802 - gRPC method name
         self, request: nlg_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> nlg_pb2.GenerateResponse:
         parts: list[str] = []
         info = self._local_info()
-        try:
-            async for message in self._answer(request.input, self._deadline(context)):
-                parts.append(message.delta)
-                if message.done:
-                    info = message.info
-        except StreamInterrupted as exc:
-            # Nothing was sent yet, so the whole answer can still come from the local writer.
-            log.warning("gemini broke off; the local writer answers", extra={"reason": str(exc)[:500]})
-            return nlg_pb2.GenerateResponse(text=self._writer.write(request.input), info=self._local_info())
+        async for message in self._answer(request.input, self._deadline(context)):
+            parts.append(message.delta)
+            if message.done:
+                info = message.info
+                if message.replacement_text:
+                    parts = [message.replacement_text]
         return nlg_pb2.GenerateResponse(text="".join(parts), info=info)
 
     async def StreamGenerate(  # noqa: N802 - gRPC method name
         self, request: nlg_pb2.StreamGenerateRequest, context: grpc.aio.ServicerContext
     ) -> Stream:
-        try:
-            async for message in coalesce_deltas(self._answer(request.input, self._deadline(context))):
-                yield message
-        except StreamInterrupted as exc:
-            # Text has reached the caller: it cannot be taken back or restarted, so the call fails and the
-            # coordinator ends the turn with its "interrupted" note.
-            log.warning("gemini broke off mid-answer", extra={"reason": str(exc)[:500]})
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "the model's answer broke off")
+        # A model breaking off mid-answer is handled inside (`_carry_on`): the stream still ends with `done`.
+        async for message in coalesce_deltas(self._answer(request.input, self._deadline(context))):
+            yield message
 
 
 @asynccontextmanager

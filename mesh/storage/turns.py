@@ -415,6 +415,17 @@ class TurnStore:
         await self._turns.update_one(condition, {"$set": {"lease_until": _LONG_AGO}})
 
     @unavailable_as_store_error
+    async def find_turn(self, conversation_id: str, user_id: str, client_message_id: str) -> Turn | None:
+        """The turn of this client message, without beginning one (a resume must never start a turn); None
+        when there is none or it is not `user_id`'s. Uses the (conversation_id, client_message_id) index."""
+        doc = await self._turns.find_one(
+            {"conversation_id": conversation_id, "client_message_id": client_message_id}
+        )
+        if doc is None or doc["user_id"] != user_id:
+            return None
+        return Turn.from_doc(doc)
+
+    @unavailable_as_store_error
     async def get_turn(self, turn_id: str) -> Turn | None:
         doc = await self._turns.find_one({"_id": turn_id})
         return None if doc is None else Turn.from_doc(doc)

@@ -125,28 +125,49 @@ async def test_a_first_token_slower_than_the_deadline_gives_the_local_answer_in_
     assert time.monotonic() - started < 2.0
 
 
-async def test_a_stream_cut_midway_fails_the_call_after_the_text_already_sent(
+async def test_a_stream_cut_midway_is_continued_by_the_fallback_model_from_the_text_sent(
     fake_gemini: FakeGemini, llm_client: Callable[..., LlmClient], serve_nlg: NlgServe
 ) -> None:
-    fake_gemini.script(cut("Half ", "an answer"))
+    fake_gemini.script(cut("Half ", "an answer"), model=PRIMARY)
+    fake_gemini.script(answer(", and the rest."), model=FALLBACK)
     stub = await serve_nlg(gemini_servicer(llm_client()))
-    received = []
-    with pytest.raises(grpc.aio.AioRpcError) as failure:
-        async for message in stub.StreamGenerate(
-            nlg_pb2.StreamGenerateRequest(input=generation_input()), timeout=10
-        ):
-            received.append(message.delta)
-    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "".join(received) == "Half an answer", "the text sent before the cut arrives (coalesced)"
+    deltas, info = await stream(stub, generation_input())
+    assert text_of(deltas) == "Half an answer, and the rest."
+    assert info.writer == nlg_pb2.WRITER_GEMINI_FALLBACK and info.model == FALLBACK
+    contents = fake_gemini.requests_for(FALLBACK)[-1].body["contents"]
+    assert [c["role"] for c in contents[-3:]] == ["user", "model", "user"]
+    assert contents[-2]["parts"][0]["text"] == "Half an answer", "the fallback is shown the text already sent"
+    assert fake_gemini.violations == []
 
 
-async def test_unary_generate_falls_back_to_the_local_writer_when_the_stream_is_cut(
+async def test_a_stream_cut_midway_with_no_model_left_ends_with_the_local_answer_replacing_it(
+    fake_gemini: FakeGemini, llm_client: Callable[..., LlmClient], serve_nlg: NlgServe
+) -> None:
+    fake_gemini.script(cut("Half ", "an answer"), model=PRIMARY)
+    fake_gemini.script(*[error(500)] * 5, model=FALLBACK)
+    stub = await serve_nlg(gemini_servicer(llm_client()))
+    inp = generation_input()
+    final = nlg_pb2.StreamGenerateResponse()
+    sent = []
+    async for message in stub.StreamGenerate(nlg_pb2.StreamGenerateRequest(input=inp), timeout=10):
+        sent.append(message.delta)
+        if message.done:
+            final = message
+    assert "".join(sent) == "Half an answer"
+    assert final.info.writer == nlg_pb2.WRITER_LOCAL
+    assert final.replacement_text == LocalWriter().write(inp)
+
+
+async def test_unary_generate_gives_the_continued_answer_when_the_stream_is_cut(
     fake_gemini: FakeGemini, llm_client: Callable[..., LlmClient], serve_nlg: NlgServe
 ) -> None:
     stub = await serve_nlg(gemini_servicer(llm_client()))
+    fake_gemini.script(cut("Half "), model=PRIMARY)
+    fake_gemini.script(answer("and half."), model=FALLBACK)
     whole = await stub.Generate(nlg_pb2.GenerateRequest(input=generation_input()), timeout=10)
-    assert whole.info.writer == nlg_pb2.WRITER_GEMINI and "Launch checklist" in whole.text
-    fake_gemini.script(cut("Half "))
+    assert whole.info.writer == nlg_pb2.WRITER_GEMINI_FALLBACK and whole.text == "Half and half."
+    fake_gemini.script(cut("Half "), model=PRIMARY)
+    fake_gemini.script(*[error(500)] * 5, model=FALLBACK)
     inp = generation_input()
     whole = await stub.Generate(nlg_pb2.GenerateRequest(input=inp), timeout=10)
     assert whole.info.writer == nlg_pb2.WRITER_LOCAL and whole.text == LocalWriter().write(inp)

@@ -253,7 +253,10 @@ def test_egress_reaches_exactly_the_services_a_component_uses(helm_bin: Path) ->
     assert ports["nlu"] == {53, 4317, 443}
     assert ports["relay"] == {53, 4317, 27017, 9092}
     assert ports["host-sync"] == {53, 4317, 27017, 6379, 5432}
-    assert ports["coordinator"] == {53, 4317, 27017} | {c.port for c in COMPONENTS if c.name in AGENT_NAMES}
+    # Redis: each turn's events are kept there for clients that resume a cut stream (coordinator/turn_events.py).
+    assert ports["coordinator"] == {53, 4317, 27017, 6379} | {
+        c.port for c in COMPONENTS if c.name in AGENT_NAMES
+    }
 
 
 def test_full_values_scale_out_with_hpa_pdb_and_ingress(helm_bin: Path) -> None:

@@ -44,6 +44,8 @@ export type Rating = Exclude<FeedbackRating, "FEEDBACK_RATING_UNSPECIFIED">;
 export interface TurnHandlers {
   onAccepted?(data: TurnAccepted): void;
   onDelta(text: string): void;
+  /** The network dropped the answer's stream; it is picked up again (`attempt` counts from 1). */
+  onReconnecting?(attempt: number): void;
 }
 
 /** One turn as the widget sends it: the conversation id travels in the URL, not the body. */
@@ -63,6 +65,15 @@ export class ApiError extends Error {
 
 /** No bytes from the edge for this long during a turn: give up and offer a retry. */
 const STREAM_IDLE_MS = 45_000;
+
+/**
+ * The pauses before picking a dropped answer up again: the message is resent with `Last-Event-ID`, so the
+ * edge sends only what was missed (never a second turn, never text twice). Spaced out so a flapping network
+ * or a restarting edge is not hammered; after the last one the person gets the error and a Retry button.
+ */
+export const RECONNECT_DELAYS_MS: readonly number[] = [250, 1000, 2000, 4000, 8000];
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function errorFrom(res: Response): Promise<ApiError> {
   let code = res.status === 401 ? "UNAUTHENTICATED" : res.status >= 500 ? "UNAVAILABLE" : "UNKNOWN";
@@ -86,9 +97,17 @@ export class EdgeApi {
   constructor(
     private readonly base: string,
     private readonly tokens: TokenSource,
+    /** How the reconnection pauses are waited (tests pass one that does not wait). */
+    private readonly sleep: (ms: number) => Promise<void> = pause,
   ) {}
 
-  private async call(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  private async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       let token: string;
       try {
@@ -97,7 +116,11 @@ export class EdgeApi {
         if (err instanceof AuthRequiredError) throw new ApiError("UNAUTHENTICATED", err.message, true);
         throw new ApiError("NETWORK", String(err), true);
       }
-      const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+      const headers: Record<string, string> = {
+        ...extraHeaders,
+        Authorization: `Bearer ${token}`,
+        Accept: "application/json",
+      };
       if (body !== undefined) headers["Content-Type"] = "application/json";
       let res: Response;
       try {
@@ -173,10 +196,37 @@ export class EdgeApi {
 
   /**
    * Run one turn and resolve with its `done` event. The answer arrives through `handlers.onDelta` as it is
-   * generated. Rejects with `ApiError` on an `error` event, a refused request, or a stream that ends or
-   * stalls before `done`.
+   * generated. When the network drops the stream, the message is resent with the last event id received
+   * (`Last-Event-ID`) and only the events after it arrive (RECONNECT_DELAYS_MS); a server that no longer
+   * knows that event is asked for the whole answer again, which it replays (`accepted.replayed`). Rejects
+   * with `ApiError` on an `error` event, a refused request, a stream that stalls, or when reconnecting
+   * gave up.
    */
   async converse(conversationId: string, request: TurnRequest, handlers: TurnHandlers): Promise<TurnDone> {
+    const progress: StreamProgress = { lastEventId: "", accepted: false };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.streamTurn(conversationId, request, handlers, progress);
+      } catch (err) {
+        const e = err instanceof ApiError ? err : new ApiError("UNKNOWN", String(err), true, progress.accepted);
+        if (e.code === "FAILED_PRECONDITION" && progress.lastEventId) {
+          progress.lastEventId = ""; // the event is no longer kept: ask for the stored answer instead
+        } else if (e.code !== "NETWORK" || attempt >= RECONNECT_DELAYS_MS.length) {
+          throw e;
+        }
+        handlers.onReconnecting?.(attempt + 1);
+        await this.sleep(RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)] ?? 0);
+      }
+    }
+  }
+
+  /** One request of a turn: from the start, or after `progress.lastEventId`, which it keeps up to date. */
+  private async streamTurn(
+    conversationId: string,
+    request: TurnRequest,
+    handlers: TurnHandlers,
+    progress: StreamProgress,
+  ): Promise<TurnDone> {
     const abort = new AbortController();
     let idle: ReturnType<typeof setTimeout> | undefined;
     const touch = (): void => {
@@ -184,13 +234,13 @@ export class EdgeApi {
       idle = setTimeout(() => abort.abort(), STREAM_IDLE_MS);
     };
     touch();
-    let accepted = false;
     try {
       const res = await this.call(
         "POST",
         `/v1/conversations/${encodeURIComponent(conversationId)}/messages`,
         request,
         abort.signal,
+        progress.lastEventId ? { "Last-Event-ID": progress.lastEventId } : {},
       );
       const type = res.headers.get("Content-Type") ?? "";
       if (!type.startsWith("text/event-stream") || !res.body) {
@@ -204,16 +254,19 @@ export class EdgeApi {
         try {
           chunk = await reader.read();
         } catch (err) {
-          throw new ApiError(abort.signal.aborted ? "DEADLINE_EXCEEDED" : "NETWORK", String(err), true, accepted);
+          const code = abort.signal.aborted ? "DEADLINE_EXCEEDED" : "NETWORK";
+          throw new ApiError(code, String(err), true, progress.accepted);
         }
         touch();
         const text = chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
         for (const event of parser.push(text)) {
           // Each event's data is the JSON of the ConverseResponse oneof member it is named after.
           const data: unknown = JSON.parse(event.data);
+          // Kept before the event is handled: a drop right after it resumes after it, not before.
+          if (event.id) progress.lastEventId = event.id;
           switch (event.event) {
             case "accepted":
-              accepted = true;
+              progress.accepted = true;
               handlers.onAccepted?.(data as TurnAccepted);
               break;
             case "delta": {
@@ -226,19 +279,26 @@ export class EdgeApi {
               return data as TurnDone;
             case "error": {
               const error = data as TurnError;
-              throw new ApiError(error.code ?? "UNKNOWN", error.message ?? "", error.retryable === true, accepted);
+              const retryable = error.retryable === true;
+              throw new ApiError(error.code ?? "UNKNOWN", error.message ?? "", retryable, progress.accepted);
             }
             default:
             // `intent` and any event a newer edge adds are not shown.
           }
         }
-        if (chunk.done) throw new ApiError("NETWORK", "the answer stream ended early", true, accepted);
+        if (chunk.done) throw new ApiError("NETWORK", "the answer stream ended early", true, progress.accepted);
       }
     } catch (err) {
       if (err instanceof ApiError) throw err;
-      throw new ApiError(abort.signal.aborted ? "DEADLINE_EXCEEDED" : "NETWORK", String(err), true, accepted);
+      throw new ApiError(abort.signal.aborted ? "DEADLINE_EXCEEDED" : "NETWORK", String(err), true, progress.accepted);
     } finally {
       clearTimeout(idle);
     }
   }
+}
+
+/** What one turn's requests have received so far, shared across its reconnections. */
+interface StreamProgress {
+  lastEventId: string;
+  accepted: boolean;
 }

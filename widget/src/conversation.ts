@@ -35,6 +35,8 @@ export type ConversationEvent =
   | { name: "delta"; detail: { text: string } }
   | { name: "answer"; detail: { messageId: string | undefined; text: string | undefined } }
   | { name: "error"; detail: { code: string; message: string; retryable: boolean } }
+  /** The network dropped the answer; the widget is picking it up where it stopped (`attempt` from 1). */
+  | { name: "reconnecting"; detail: { attempt: number } }
   | { name: "ended"; detail: { thanked: boolean } };
 
 /** What the controller asks the views to show. Every method is a statement of fact, never a question. */
@@ -235,6 +237,8 @@ export class Conversation {
             view.answerGrew(answer);
             view.notify({ name: "delta", detail: { text: delta } });
           },
+          // The text so far stays: the resumed stream sends only what comes after it.
+          onReconnecting: (attempt) => view.notify({ name: "reconnecting", detail: { attempt } }),
         },
       );
       this.finish(done, answer);

@@ -7,16 +7,22 @@
  * the network split anywhere, even between a CR and its LF, so the parser keeps state across `push` calls.
  */
 
-/** One dispatched event: its name (`message` when none was given) and its data. */
+/**
+ * One dispatched event: its name (`message` when none was given), its data, and the stream's last event
+ * id when it was dispatched ("" before any `id:` line): what a resumed request sends as `Last-Event-ID`.
+ */
 export interface SseEvent {
   event: string;
   data: string;
+  id: string;
 }
 
 export class SseParser {
   private buffer = "";
   private eventName = "";
   private data: string[] = [];
+  /** The last event ID buffer: it outlives the event that set it, as in the specification. */
+  private lastEventId = "";
   /** The previous chunk ended in CR: a LF starting the next chunk belongs to that line ending. */
   private skipLeadingLf = false;
 
@@ -43,7 +49,8 @@ export class SseParser {
     return events;
   }
 
-  /** The stream ended: an event not closed by a blank line is dropped, as the specification says. */
+  /** The stream ended: an event not closed by a blank line is dropped, as the specification says (the last
+   * event id is kept: it is what a reconnection sends). */
   end(): void {
     this.buffer = "";
     this.eventName = "";
@@ -60,7 +67,8 @@ export class SseParser {
     if (value.startsWith(" ")) value = value.slice(1);
     if (field === "event") this.eventName = value;
     else if (field === "data") this.data.push(value);
-    // `id` and `retry` steer EventSource reconnection, which a POST turn never does: ignored.
+    // An id with NUL is ignored (the specification's rule); `retry` is not used: the widget paces itself.
+    else if (field === "id" && !value.includes("\0")) this.lastEventId = value;
     return null;
   }
 
@@ -70,6 +78,6 @@ export class SseParser {
     this.eventName = "";
     this.data = [];
     if (data.length === 0) return null;
-    return { event: name, data: data.join("\n") };
+    return { event: name, data: data.join("\n"), id: this.lastEventId };
   }
 }

@@ -10,8 +10,8 @@ const all = (chunks) => {
 test("named events with JSON data are dispatched on a blank line", () => {
   const events = all(['event: accepted\ndata: {"userMessageId":"u1"}\n\nevent: delta\ndata: {"text":"Hi"}\n\n']);
   assert.deepEqual(events, [
-    { event: "accepted", data: '{"userMessageId":"u1"}' },
-    { event: "delta", data: '{"text":"Hi"}' },
+    { event: "accepted", data: '{"userMessageId":"u1"}', id: "" },
+    { event: "delta", data: '{"text":"Hi"}', id: "" },
   ]);
 });
 
@@ -27,24 +27,39 @@ test("an event split across chunks at every position parses the same", () => {
 });
 
 test("a CRLF split between chunks does not make an extra blank line", () => {
-  assert.deepEqual(all(["data: x\r", "\ndata: y\r", "\n\r", "\n"]), [{ event: "message", data: "x\ny" }]);
+  assert.deepEqual(all(["data: x\r", "\ndata: y\r", "\n\r", "\n"]), [{ event: "message", data: "x\ny", id: "" }]);
 });
 
 test("multi-line data is joined with newlines and a missing event name is 'message'", () => {
-  assert.deepEqual(all(["data: one\ndata:two\ndata\n\n"]), [{ event: "message", data: "one\ntwo\n" }]);
+  assert.deepEqual(all(["data: one\ndata:two\ndata\n\n"]), [{ event: "message", data: "one\ntwo\n", id: "" }]);
 });
 
-test("comments, id and retry fields and data-less events are ignored", () => {
+test("comments, retry fields and data-less events are ignored", () => {
   assert.deepEqual(all([": hello\nid: 7\nretry: 10\n\nevent: ping\n\n"]), []);
 });
 
+test("each event carries the last id seen, which outlives the event that set it", () => {
+  const events = all(["id: u1:0:1\nevent: accepted\ndata: {}\n\n", "event: intent\ndata: {}\n\nid: u1:0:3\ndata: x\n\n"]);
+  assert.deepEqual(
+    events.map((e) => e.id),
+    ["u1:0:1", "u1:0:1", "u1:0:3"],
+  );
+});
+
+test("an id with NUL is ignored and an empty id resets it", () => {
+  assert.deepEqual(
+    all(["id: a\ndata: 1\n\nid: b\0c\ndata: 2\n\nid\ndata: 3\n\n"]).map((e) => e.id),
+    ["a", "a", ""],
+  );
+});
+
 test("only one leading space is stripped from a value", () => {
-  assert.deepEqual(all(["data:  two spaces\n\n"]), [{ event: "message", data: " two spaces" }]);
+  assert.deepEqual(all(["data:  two spaces\n\n"]), [{ event: "message", data: " two spaces", id: "" }]);
 });
 
 test("an event not closed by a blank line is not dispatched and end() clears it", () => {
   const parser = new SseParser();
   assert.deepEqual(parser.push("event: delta\ndata: partial\n"), []);
   parser.end();
-  assert.deepEqual(parser.push("data: next\n\n"), [{ event: "message", data: "next" }]);
+  assert.deepEqual(parser.push("data: next\n\n"), [{ event: "message", data: "next", id: "" }]);
 });

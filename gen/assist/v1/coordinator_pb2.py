@@ -28,7 +28,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61ssist/v1/coordinator.proto\x12\tassist.v1\x1a\x16\x61ssist/v1/common.proto\x1a\x13\x61ssist/v1/nlg.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x16GetWidgetConfigRequest\"J\n\x17GetWidgetConfigResponse\x12\x14\n\x07\x65nabled\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05study\x18\x02 \x01(\x08\x42\n\n\x08_enabled\"I\n\x19\x43reateConversationRequest\x12,\n\x0cpage_context\x18\x01 \x01(\x0b\x32\x16.assist.v1.PageContext\"K\n\x1a\x43reateConversationResponse\x12-\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x17.assist.v1.Conversation\"\xad\x01\n\x0f\x43onverseRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12,\n\x0cpage_context\x18\x04 \x01(\x0b\x32\x16.assist.v1.PageContext\x12*\n\rlanguage_hint\x18\x05 \x01(\x0e\x32\x13.assist.v1.Language\"9\n\x0cTurnAccepted\x12\x17\n\x0fuser_message_id\x18\x01 \x01(\t\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"p\n\x10IntentRecognized\x12!\n\x06intent\x18\x01 \x01(\x0e\x32\x11.assist.v1.Intent\x12%\n\x08language\x18\x02 \x01(\x0e\x32\x13.assist.v1.Language\x12\x12\n\nconfidence\x18\x03 \x01(\x02\"\x19\n\tTextDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x82\x01\n\x08TurnDone\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x31\n\x13\x64\x65graded_components\x18\x03 \x03(\x0e\x32\x14.assist.v1.Component\x12!\n\x06writer\x18\x04 \x01(\x0e\x32\x11.assist.v1.Writer\"=\n\tTurnError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\"\xea\x01\n\x10\x43onverseResponse\x12+\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x17.assist.v1.TurnAcceptedH\x00\x12-\n\x06intent\x18\x02 \x01(\x0b\x32\x1b.assist.v1.IntentRecognizedH\x00\x12%\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x14.assist.v1.TextDeltaH\x00\x12#\n\x04\x64one\x18\x04 \x01(\x0b\x32\x13.assist.v1.TurnDoneH\x00\x12%\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x14.assist.v1.TurnErrorH\x00\x42\x07\n\x05\x65vent\"A\n\x18ListConversationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"g\n\x13\x43onversationSummary\x12-\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x17.assist.v1.Conversation\x12\x0f\n\x07preview\x18\x02 \x01(\t\x12\x10\n\x08imported\x18\x03 \x01(\x08\"k\n\x19ListConversationsResponse\x12\x35\n\rconversations\x18\x01 \x03(\x0b\x32\x1e.assist.v1.ConversationSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"A\n\x13ListMessagesRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"<\n\x14ListMessagesResponse\x12$\n\x08messages\x18\x01 \x03(\x0b\x32\x12.assist.v1.Message\"g\n\x15SubmitFeedbackRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12)\n\x06rating\x18\x02 \x01(\x0e\x32\x19.assist.v1.FeedbackRating\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"-\n\x16SubmitFeedbackResponse\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"T\n\x19SubmitSatisfactionRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"5\n\x1aSubmitSatisfactionResponse\x12\x17\n\x0fsatisfaction_id\x18\x01 \x01(\t\"\xdb\x01\n\x0bStudyRecord\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.assist.v1.StudyRecordKind\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\x13\n\x0bsus_answers\x18\x05 \x03(\x05\x12.\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x08language\x18\x07 \x01(\x0e\x32\x13.assist.v1.Language\"C\n\x18RecordStudyEventsRequest\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.assist.v1.StudyRecord\"+\n\x19RecordStudyEventsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x05*\xc8\x01\n\x0fStudyRecordKind\x12!\n\x1dSTUDY_RECORD_KIND_UNSPECIFIED\x10\x00\x12\"\n\x1eSTUDY_RECORD_KIND_TASK_STARTED\x10\x01\x12$\n STUDY_RECORD_KIND_TASK_SUCCEEDED\x10\x02\x12$\n STUDY_RECORD_KIND_TASK_ABANDONED\x10\x03\x12\"\n\x1eSTUDY_RECORD_KIND_SUS_ANSWERED\x10\x04\x32\xb2\x08\n\x12\x43oordinatorService\x12s\n\x0fGetWidgetConfig\x12!.assist.v1.GetWidgetConfigRequest\x1a\".assist.v1.GetWidgetConfigResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/widget/config\x12\x7f\n\x12\x43reateConversation\x12$.assist.v1.CreateConversationRequest\x1a%.assist.v1.CreateConversationResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/conversations:\x01*\x12~\n\x08\x43onverse\x12\x1a.assist.v1.ConverseRequest\x1a\x1b.assist.v1.ConverseResponse\"7\x82\xd3\xe4\x93\x02\x31\",/v1/conversations/{conversation_id}/messages:\x01*0\x01\x12y\n\x11ListConversations\x12#.assist.v1.ListConversationsRequest\x1a$.assist.v1.ListConversationsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/conversations\x12\x85\x01\n\x0cListMessages\x12\x1e.assist.v1.ListMessagesRequest\x1a\x1f.assist.v1.ListMessagesResponse\"4\x82\xd3\xe4\x93\x02.\x12,/v1/conversations/{conversation_id}/messages\x12\x84\x01\n\x0eSubmitFeedback\x12 .assist.v1.SubmitFeedbackRequest\x1a!.assist.v1.SubmitFeedbackResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/messages/{message_id}/feedback:\x01*\x12\x9e\x01\n\x12SubmitSatisfaction\x12$.assist.v1.SubmitSatisfactionRequest\x1a%.assist.v1.SubmitSatisfactionResponse\";\x82\xd3\xe4\x93\x02\x35\"0/v1/conversations/{conversation_id}/satisfaction:\x01*\x12{\n\x11RecordStudyEvents\x12#.assist.v1.RecordStudyEventsRequest\x1a$.assist.v1.RecordStudyEventsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/study/events:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61ssist/v1/coordinator.proto\x12\tassist.v1\x1a\x16\x61ssist/v1/common.proto\x1a\x13\x61ssist/v1/nlg.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x16GetWidgetConfigRequest\"J\n\x17GetWidgetConfigResponse\x12\x14\n\x07\x65nabled\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05study\x18\x02 \x01(\x08\x42\n\n\x08_enabled\"I\n\x19\x43reateConversationRequest\x12,\n\x0cpage_context\x18\x01 \x01(\x0b\x32\x16.assist.v1.PageContext\"K\n\x1a\x43reateConversationResponse\x12-\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x17.assist.v1.Conversation\"\xc4\x01\n\x0f\x43onverseRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x19\n\x11\x63lient_message_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12,\n\x0cpage_context\x18\x04 \x01(\x0b\x32\x16.assist.v1.PageContext\x12*\n\rlanguage_hint\x18\x05 \x01(\x0e\x32\x13.assist.v1.Language\x12\x15\n\rlast_event_id\x18\x06 \x01(\t\"9\n\x0cTurnAccepted\x12\x17\n\x0fuser_message_id\x18\x01 \x01(\t\x12\x10\n\x08replayed\x18\x02 \x01(\x08\"p\n\x10IntentRecognized\x12!\n\x06intent\x18\x01 \x01(\x0e\x32\x11.assist.v1.Intent\x12%\n\x08language\x18\x02 \x01(\x0e\x32\x13.assist.v1.Language\x12\x12\n\nconfidence\x18\x03 \x01(\x02\"\x19\n\tTextDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x82\x01\n\x08TurnDone\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x31\n\x13\x64\x65graded_components\x18\x03 \x03(\x0e\x32\x14.assist.v1.Component\x12!\n\x06writer\x18\x04 \x01(\x0e\x32\x11.assist.v1.Writer\"=\n\tTurnError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\"\xfc\x01\n\x10\x43onverseResponse\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\x12+\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x17.assist.v1.TurnAcceptedH\x00\x12-\n\x06intent\x18\x02 \x01(\x0b\x32\x1b.assist.v1.IntentRecognizedH\x00\x12%\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x14.assist.v1.TextDeltaH\x00\x12#\n\x04\x64one\x18\x04 \x01(\x0b\x32\x13.assist.v1.TurnDoneH\x00\x12%\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x14.assist.v1.TurnErrorH\x00\x42\x07\n\x05\x65vent\"A\n\x18ListConversationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"g\n\x13\x43onversationSummary\x12-\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x17.assist.v1.Conversation\x12\x0f\n\x07preview\x18\x02 \x01(\t\x12\x10\n\x08imported\x18\x03 \x01(\x08\"k\n\x19ListConversationsResponse\x12\x35\n\rconversations\x18\x01 \x03(\x0b\x32\x1e.assist.v1.ConversationSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"A\n\x13ListMessagesRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"<\n\x14ListMessagesResponse\x12$\n\x08messages\x18\x01 \x03(\x0b\x32\x12.assist.v1.Message\"g\n\x15SubmitFeedbackRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12)\n\x06rating\x18\x02 \x01(\x0e\x32\x19.assist.v1.FeedbackRating\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"-\n\x16SubmitFeedbackResponse\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"T\n\x19SubmitSatisfactionRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"5\n\x1aSubmitSatisfactionResponse\x12\x17\n\x0fsatisfaction_id\x18\x01 \x01(\t\"\xdb\x01\n\x0bStudyRecord\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.assist.v1.StudyRecordKind\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\x13\n\x0bsus_answers\x18\x05 \x03(\x05\x12.\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x08language\x18\x07 \x01(\x0e\x32\x13.assist.v1.Language\"C\n\x18RecordStudyEventsRequest\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.assist.v1.StudyRecord\"+\n\x19RecordStudyEventsResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x05*\xc8\x01\n\x0fStudyRecordKind\x12!\n\x1dSTUDY_RECORD_KIND_UNSPECIFIED\x10\x00\x12\"\n\x1eSTUDY_RECORD_KIND_TASK_STARTED\x10\x01\x12$\n STUDY_RECORD_KIND_TASK_SUCCEEDED\x10\x02\x12$\n STUDY_RECORD_KIND_TASK_ABANDONED\x10\x03\x12\"\n\x1eSTUDY_RECORD_KIND_SUS_ANSWERED\x10\x04\x32\xb2\x08\n\x12\x43oordinatorService\x12s\n\x0fGetWidgetConfig\x12!.assist.v1.GetWidgetConfigRequest\x1a\".assist.v1.GetWidgetConfigResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/widget/config\x12\x7f\n\x12\x43reateConversation\x12$.assist.v1.CreateConversationRequest\x1a%.assist.v1.CreateConversationResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/conversations:\x01*\x12~\n\x08\x43onverse\x12\x1a.assist.v1.ConverseRequest\x1a\x1b.assist.v1.ConverseResponse\"7\x82\xd3\xe4\x93\x02\x31\",/v1/conversations/{conversation_id}/messages:\x01*0\x01\x12y\n\x11ListConversations\x12#.assist.v1.ListConversationsRequest\x1a$.assist.v1.ListConversationsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/conversations\x12\x85\x01\n\x0cListMessages\x12\x1e.assist.v1.ListMessagesRequest\x1a\x1f.assist.v1.ListMessagesResponse\"4\x82\xd3\xe4\x93\x02.\x12,/v1/conversations/{conversation_id}/messages\x12\x84\x01\n\x0eSubmitFeedback\x12 .assist.v1.SubmitFeedbackRequest\x1a!.assist.v1.SubmitFeedbackResponse\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/messages/{message_id}/feedback:\x01*\x12\x9e\x01\n\x12SubmitSatisfaction\x12$.assist.v1.SubmitSatisfactionRequest\x1a%.assist.v1.SubmitSatisfactionResponse\";\x82\xd3\xe4\x93\x02\x35\"0/v1/conversations/{conversation_id}/satisfaction:\x01*\x12{\n\x11RecordStudyEvents\x12#.assist.v1.RecordStudyEventsRequest\x1a$.assist.v1.RecordStudyEventsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/study/events:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,8 +51,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COORDINATORSERVICE'].methods_by_name['SubmitSatisfaction']._serialized_options = b'\202\323\344\223\0025\"0/v1/conversations/{conversation_id}/satisfaction:\001*'
   _globals['_COORDINATORSERVICE'].methods_by_name['RecordStudyEvents']._loaded_options = None
   _globals['_COORDINATORSERVICE'].methods_by_name['RecordStudyEvents']._serialized_options = b'\202\323\344\223\002\025\"\020/v1/study/events:\001*'
-  _globals['_STUDYRECORDKIND']._serialized_start=2253
-  _globals['_STUDYRECORDKIND']._serialized_end=2453
+  _globals['_STUDYRECORDKIND']._serialized_start=2294
+  _globals['_STUDYRECORDKIND']._serialized_end=2494
   _globals['_GETWIDGETCONFIGREQUEST']._serialized_start=150
   _globals['_GETWIDGETCONFIGREQUEST']._serialized_end=174
   _globals['_GETWIDGETCONFIGRESPONSE']._serialized_start=176
@@ -62,43 +62,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATECONVERSATIONRESPONSE']._serialized_start=327
   _globals['_CREATECONVERSATIONRESPONSE']._serialized_end=402
   _globals['_CONVERSEREQUEST']._serialized_start=405
-  _globals['_CONVERSEREQUEST']._serialized_end=578
-  _globals['_TURNACCEPTED']._serialized_start=580
-  _globals['_TURNACCEPTED']._serialized_end=637
-  _globals['_INTENTRECOGNIZED']._serialized_start=639
-  _globals['_INTENTRECOGNIZED']._serialized_end=751
-  _globals['_TEXTDELTA']._serialized_start=753
-  _globals['_TEXTDELTA']._serialized_end=778
-  _globals['_TURNDONE']._serialized_start=781
-  _globals['_TURNDONE']._serialized_end=911
-  _globals['_TURNERROR']._serialized_start=913
-  _globals['_TURNERROR']._serialized_end=974
-  _globals['_CONVERSERESPONSE']._serialized_start=977
-  _globals['_CONVERSERESPONSE']._serialized_end=1211
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=1213
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1278
-  _globals['_CONVERSATIONSUMMARY']._serialized_start=1280
-  _globals['_CONVERSATIONSUMMARY']._serialized_end=1383
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1385
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=1492
-  _globals['_LISTMESSAGESREQUEST']._serialized_start=1494
-  _globals['_LISTMESSAGESREQUEST']._serialized_end=1559
-  _globals['_LISTMESSAGESRESPONSE']._serialized_start=1561
-  _globals['_LISTMESSAGESRESPONSE']._serialized_end=1621
-  _globals['_SUBMITFEEDBACKREQUEST']._serialized_start=1623
-  _globals['_SUBMITFEEDBACKREQUEST']._serialized_end=1726
-  _globals['_SUBMITFEEDBACKRESPONSE']._serialized_start=1728
-  _globals['_SUBMITFEEDBACKRESPONSE']._serialized_end=1773
-  _globals['_SUBMITSATISFACTIONREQUEST']._serialized_start=1775
-  _globals['_SUBMITSATISFACTIONREQUEST']._serialized_end=1859
-  _globals['_SUBMITSATISFACTIONRESPONSE']._serialized_start=1861
-  _globals['_SUBMITSATISFACTIONRESPONSE']._serialized_end=1914
-  _globals['_STUDYRECORD']._serialized_start=1917
-  _globals['_STUDYRECORD']._serialized_end=2136
-  _globals['_RECORDSTUDYEVENTSREQUEST']._serialized_start=2138
-  _globals['_RECORDSTUDYEVENTSREQUEST']._serialized_end=2205
-  _globals['_RECORDSTUDYEVENTSRESPONSE']._serialized_start=2207
-  _globals['_RECORDSTUDYEVENTSRESPONSE']._serialized_end=2250
-  _globals['_COORDINATORSERVICE']._serialized_start=2456
-  _globals['_COORDINATORSERVICE']._serialized_end=3530
+  _globals['_CONVERSEREQUEST']._serialized_end=601
+  _globals['_TURNACCEPTED']._serialized_start=603
+  _globals['_TURNACCEPTED']._serialized_end=660
+  _globals['_INTENTRECOGNIZED']._serialized_start=662
+  _globals['_INTENTRECOGNIZED']._serialized_end=774
+  _globals['_TEXTDELTA']._serialized_start=776
+  _globals['_TEXTDELTA']._serialized_end=801
+  _globals['_TURNDONE']._serialized_start=804
+  _globals['_TURNDONE']._serialized_end=934
+  _globals['_TURNERROR']._serialized_start=936
+  _globals['_TURNERROR']._serialized_end=997
+  _globals['_CONVERSERESPONSE']._serialized_start=1000
+  _globals['_CONVERSERESPONSE']._serialized_end=1252
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=1254
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1319
+  _globals['_CONVERSATIONSUMMARY']._serialized_start=1321
+  _globals['_CONVERSATIONSUMMARY']._serialized_end=1424
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1426
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=1533
+  _globals['_LISTMESSAGESREQUEST']._serialized_start=1535
+  _globals['_LISTMESSAGESREQUEST']._serialized_end=1600
+  _globals['_LISTMESSAGESRESPONSE']._serialized_start=1602
+  _globals['_LISTMESSAGESRESPONSE']._serialized_end=1662
+  _globals['_SUBMITFEEDBACKREQUEST']._serialized_start=1664
+  _globals['_SUBMITFEEDBACKREQUEST']._serialized_end=1767
+  _globals['_SUBMITFEEDBACKRESPONSE']._serialized_start=1769
+  _globals['_SUBMITFEEDBACKRESPONSE']._serialized_end=1814
+  _globals['_SUBMITSATISFACTIONREQUEST']._serialized_start=1816
+  _globals['_SUBMITSATISFACTIONREQUEST']._serialized_end=1900
+  _globals['_SUBMITSATISFACTIONRESPONSE']._serialized_start=1902
+  _globals['_SUBMITSATISFACTIONRESPONSE']._serialized_end=1955
+  _globals['_STUDYRECORD']._serialized_start=1958
+  _globals['_STUDYRECORD']._serialized_end=2177
+  _globals['_RECORDSTUDYEVENTSREQUEST']._serialized_start=2179
+  _globals['_RECORDSTUDYEVENTSREQUEST']._serialized_end=2246
+  _globals['_RECORDSTUDYEVENTSRESPONSE']._serialized_start=2248
+  _globals['_RECORDSTUDYEVENTSRESPONSE']._serialized_end=2291
+  _globals['_COORDINATORSERVICE']._serialized_start=2497
+  _globals['_COORDINATORSERVICE']._serialized_end=3571
 # @@protoc_insertion_point(module_scope)

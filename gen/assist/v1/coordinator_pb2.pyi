@@ -162,6 +162,7 @@ class ConverseRequest(_message.Message):
     TEXT_FIELD_NUMBER: _builtins.int
     PAGE_CONTEXT_FIELD_NUMBER: _builtins.int
     LANGUAGE_HINT_FIELD_NUMBER: _builtins.int
+    LAST_EVENT_ID_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     """The conversation (from the path in HTTP)."""
     client_message_id: _builtins.str
@@ -172,6 +173,14 @@ class ConverseRequest(_message.Message):
     """The message (1 to 4000 characters)."""
     language_hint: _common_pb2.Language.ValueType
     """The language the client's interface is in; a hint for the NLU agent."""
+    last_event_id: _builtins.str
+    """Resume: the `event_id` of the last event the client received for this message (over HTTP, the
+    `Last-Event-ID` header of a resent request). With it, a resent message (same conversation and
+    `client_message_id`) runs no turn: the stream carries only the events after that one, replayed from the
+    turn's event log or followed live while the turn is still running. An id that is not an event of this
+    message is FAILED_PRECONDITION; when the events are no longer kept, the stored answer's `done` event
+    is sent, or a retryable ABORTED error while the turn is still running. Empty: an ordinary send.
+    """
     @_builtins.property
     def page_context(self) -> _common_pb2.PageContext:
         """Where the user asked from; a task id makes the turn about that task."""
@@ -184,10 +193,11 @@ class ConverseRequest(_message.Message):
         text: _builtins.str = ...,
         page_context: _common_pb2.PageContext | None = ...,
         language_hint: _common_pb2.Language.ValueType = ...,
+        last_event_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page_context", b"page_context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_message_id", b"client_message_id", "conversation_id", b"conversation_id", "language_hint", b"language_hint", "page_context", b"page_context", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_message_id", b"client_message_id", "conversation_id", b"conversation_id", "language_hint", b"language_hint", "last_event_id", b"last_event_id", "page_context", b"page_context", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -284,7 +294,10 @@ class TurnDone(_message.Message):
     message_id: _builtins.str
     """The stored assistant message's id: what feedback refers to."""
     text: _builtins.str
-    """The whole answer, as stored."""
+    """The whole answer, as stored: show this text once it arrives. It is the deltas joined, except when the
+    model broke off mid-answer and the local writer's whole answer replaced them (writer WRITER_LOCAL), or
+    when a resumed stream could not be replayed event by event and ends with the stored answer alone.
+    """
     writer: _nlg_pb2.Writer.ValueType
     """Who wrote the answer."""
     @_builtins.property
@@ -343,11 +356,18 @@ class ConverseResponse(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    EVENT_ID_FIELD_NUMBER: _builtins.int
     ACCEPTED_FIELD_NUMBER: _builtins.int
     INTENT_FIELD_NUMBER: _builtins.int
     DELTA_FIELD_NUMBER: _builtins.int
     DONE_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    """The event's id, unique within the message and ordered: `<user_message_id>:<run>:<seq>`, where `run`
+    says which run of the turn (or `s` for a replay of the stored answer) and `seq` counts from 1. Over
+    HTTP it is the server-sent event's `id:` field, not part of its data. Send it back as `last_event_id`
+    to resume after this event.
+    """
     @_builtins.property
     def accepted(self) -> Global___TurnAccepted:
         """First: the message was accepted."""
@@ -371,6 +391,7 @@ class ConverseResponse(_message.Message):
     def __init__(
         self,
         *,
+        event_id: _builtins.str = ...,
         accepted: Global___TurnAccepted | None = ...,
         intent: Global___IntentRecognized | None = ...,
         delta: Global___TextDelta | None = ...,
@@ -379,7 +400,7 @@ class ConverseResponse(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "delta", b"delta", "done", b"done", "error", b"error", "event", b"event", "intent", b"intent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "delta", b"delta", "done", b"done", "error", b"error", "event", b"event", "intent", b"intent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "delta", b"delta", "done", b"done", "error", b"error", "event", b"event", "event_id", b"event_id", "intent", b"intent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["accepted", "intent", "delta", "done", "error"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from assist.v1 import common_pb2 as assist_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61ssist/v1/nlg.proto\x12\tassist.v1\x1a\x16\x61ssist/v1/common.proto\"3\n\tPriorTurn\x12\x11\n\tuser_text\x18\x01 \x01(\t\x12\x13\n\x0b\x61nswer_text\x18\x02 \x01(\t\"\xd4\x02\n\x0fGenerationInput\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12!\n\x06intent\x18\x03 \x01(\x0e\x32\x11.assist.v1.Intent\x12#\n\x08\x65ntities\x18\x04 \x03(\x0b\x32\x11.assist.v1.Entity\x12%\n\x08language\x18\x05 \x01(\x0e\x32\x13.assist.v1.Language\x12\x1e\n\x05tasks\x18\x06 \x03(\x0b\x32\x0f.assist.v1.Task\x12\x15\n\rfocus_task_id\x18\x07 \x01(\t\x12%\n\x07history\x18\x08 \x03(\x0b\x32\x14.assist.v1.PriorTurn\x12\x19\n\x11tasks_unavailable\x18\t \x01(\x08\x12\r\n\x05today\x18\n \x01(\t\x12+\n\x10requested_writer\x18\x0b \x01(\x0e\x32\x11.assist.v1.Writer\"<\n\x0fGenerateRequest\x12)\n\x05input\x18\x01 \x01(\x0b\x32\x1a.assist.v1.GenerationInput\"\xcc\x01\n\x0eGenerationInfo\x12!\n\x06writer\x18\x01 \x01(\x0e\x32\x11.assist.v1.Writer\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0eprompt_version\x18\x03 \x01(\t\x12=\n\nparameters\x18\x04 \x03(\x0b\x32).assist.v1.GenerationInfo.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"I\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\'\n\x04info\x18\x02 \x01(\x0b\x32\x19.assist.v1.GenerationInfo\"B\n\x15StreamGenerateRequest\x12)\n\x05input\x18\x01 \x01(\x0b\x32\x1a.assist.v1.GenerationInput\"^\n\x16StreamGenerateResponse\x12\r\n\x05\x64\x65lta\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\'\n\x04info\x18\x03 \x01(\x0b\x32\x19.assist.v1.GenerationInfo*s\n\x06Writer\x12\x16\n\x12WRITER_UNSPECIFIED\x10\x00\x12\x10\n\x0cWRITER_LOCAL\x10\x01\x12\x11\n\rWRITER_GEMINI\x10\x02\x12\x1a\n\x16WRITER_GEMINI_FALLBACK\x10\x03\x12\x10\n\x0cWRITER_CACHE\x10\x04\x32\xaa\x01\n\nNlgService\x12\x43\n\x08Generate\x12\x1a.assist.v1.GenerateRequest\x1a\x1b.assist.v1.GenerateResponse\x12W\n\x0eStreamGenerate\x12 .assist.v1.StreamGenerateRequest\x1a!.assist.v1.StreamGenerateResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61ssist/v1/nlg.proto\x12\tassist.v1\x1a\x16\x61ssist/v1/common.proto\"3\n\tPriorTurn\x12\x11\n\tuser_text\x18\x01 \x01(\t\x12\x13\n\x0b\x61nswer_text\x18\x02 \x01(\t\"\xd4\x02\n\x0fGenerationInput\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12!\n\x06intent\x18\x03 \x01(\x0e\x32\x11.assist.v1.Intent\x12#\n\x08\x65ntities\x18\x04 \x03(\x0b\x32\x11.assist.v1.Entity\x12%\n\x08language\x18\x05 \x01(\x0e\x32\x13.assist.v1.Language\x12\x1e\n\x05tasks\x18\x06 \x03(\x0b\x32\x0f.assist.v1.Task\x12\x15\n\rfocus_task_id\x18\x07 \x01(\t\x12%\n\x07history\x18\x08 \x03(\x0b\x32\x14.assist.v1.PriorTurn\x12\x19\n\x11tasks_unavailable\x18\t \x01(\x08\x12\r\n\x05today\x18\n \x01(\t\x12+\n\x10requested_writer\x18\x0b \x01(\x0e\x32\x11.assist.v1.Writer\"<\n\x0fGenerateRequest\x12)\n\x05input\x18\x01 \x01(\x0b\x32\x1a.assist.v1.GenerationInput\"\xcc\x01\n\x0eGenerationInfo\x12!\n\x06writer\x18\x01 \x01(\x0e\x32\x11.assist.v1.Writer\x12\r\n\x05model\x18\x02 \x01(\t\x12\x16\n\x0eprompt_version\x18\x03 \x01(\t\x12=\n\nparameters\x18\x04 \x03(\x0b\x32).assist.v1.GenerationInfo.ParametersEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"I\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\'\n\x04info\x18\x02 \x01(\x0b\x32\x19.assist.v1.GenerationInfo\"B\n\x15StreamGenerateRequest\x12)\n\x05input\x18\x01 \x01(\x0b\x32\x1a.assist.v1.GenerationInput\"x\n\x16StreamGenerateResponse\x12\r\n\x05\x64\x65lta\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\'\n\x04info\x18\x03 \x01(\x0b\x32\x19.assist.v1.GenerationInfo\x12\x18\n\x10replacement_text\x18\x04 \x01(\t*s\n\x06Writer\x12\x16\n\x12WRITER_UNSPECIFIED\x10\x00\x12\x10\n\x0cWRITER_LOCAL\x10\x01\x12\x11\n\rWRITER_GEMINI\x10\x02\x12\x1a\n\x16WRITER_GEMINI_FALLBACK\x10\x03\x12\x10\n\x0cWRITER_CACHE\x10\x04\x32\xaa\x01\n\nNlgService\x12\x43\n\x08Generate\x12\x1a.assist.v1.GenerateRequest\x1a\x1b.assist.v1.GenerateResponse\x12W\n\x0eStreamGenerate\x12 .assist.v1.StreamGenerateRequest\x1a!.assist.v1.StreamGenerateResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GENERATIONINFO_PARAMETERSENTRY']._loaded_options = None
   _globals['_GENERATIONINFO_PARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_WRITER']._serialized_start=962
-  _globals['_WRITER']._serialized_end=1077
+  _globals['_WRITER']._serialized_start=988
+  _globals['_WRITER']._serialized_end=1103
   _globals['_PRIORTURN']._serialized_start=58
   _globals['_PRIORTURN']._serialized_end=109
   _globals['_GENERATIONINPUT']._serialized_start=112
@@ -51,7 +51,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMGENERATEREQUEST']._serialized_start=798
   _globals['_STREAMGENERATEREQUEST']._serialized_end=864
   _globals['_STREAMGENERATERESPONSE']._serialized_start=866
-  _globals['_STREAMGENERATERESPONSE']._serialized_end=960
-  _globals['_NLGSERVICE']._serialized_start=1080
-  _globals['_NLGSERVICE']._serialized_end=1250
+  _globals['_STREAMGENERATERESPONSE']._serialized_end=986
+  _globals['_NLGSERVICE']._serialized_start=1106
+  _globals['_NLGSERVICE']._serialized_end=1276
 # @@protoc_insertion_point(module_scope)

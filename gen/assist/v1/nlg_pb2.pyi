@@ -289,10 +289,16 @@ class StreamGenerateResponse(_message.Message):
     DELTA_FIELD_NUMBER: _builtins.int
     DONE_FIELD_NUMBER: _builtins.int
     INFO_FIELD_NUMBER: _builtins.int
+    REPLACEMENT_TEXT_FIELD_NUMBER: _builtins.int
     delta: _builtins.str
     """The next piece of text; empty on the final message."""
     done: _builtins.bool
     """Set on the final message only."""
+    replacement_text: _builtins.str
+    """Set on the final message only, when the text already sent is NOT the answer: the model broke off
+    mid-answer and no other model could continue it, so the local writer wrote this whole answer instead
+    (info.writer is WRITER_LOCAL). The caller stores and shows this text in place of the deltas.
+    """
     @_builtins.property
     def info(self) -> Global___GenerationInfo:
         """How the answer was written; set on the final message only."""
@@ -303,10 +309,11 @@ class StreamGenerateResponse(_message.Message):
         delta: _builtins.str = ...,
         done: _builtins.bool = ...,
         info: Global___GenerationInfo | None = ...,
+        replacement_text: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["info", b"info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta", "done", b"done", "info", b"info"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta", "done", b"done", "info", b"info", "replacement_text", b"replacement_text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

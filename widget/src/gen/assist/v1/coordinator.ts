@@ -90,7 +90,18 @@ export interface ConverseRequest {
     | PageContext
     | undefined;
   /** The language the client's interface is in; a hint for the NLU agent. */
-  languageHint?: Language | undefined;
+  languageHint?:
+    | Language
+    | undefined;
+  /**
+   * Resume: the `event_id` of the last event the client received for this message (over HTTP, the
+   * `Last-Event-ID` header of a resent request). With it, a resent message (same conversation and
+   * `client_message_id`) runs no turn: the stream carries only the events after that one, replayed from the
+   * turn's event log or followed live while the turn is still running. An id that is not an event of this
+   * message is FAILED_PRECONDITION; when the events are no longer kept, the stored answer's `done` event
+   * is sent, or a retryable ABORTED error while the turn is still running. Empty: an ordinary send.
+   */
+  lastEventId?: string | undefined;
 }
 
 /** TurnAccepted is the first event of a turn: the message is stored and will be answered. */
@@ -129,7 +140,11 @@ export interface TurnDone {
   messageId?:
     | string
     | undefined;
-  /** The whole answer, as stored. */
+  /**
+   * The whole answer, as stored: show this text once it arrives. It is the deltas joined, except when the
+   * model broke off mid-answer and the local writer's whole answer replaced them (writer WRITER_LOCAL), or
+   * when a resumed stream could not be replayed event by event and ends with the stored answer alone.
+   */
   text?:
     | string
     | undefined;
@@ -157,6 +172,15 @@ export interface TurnError {
 
 /** ConverseResponse is one event of a turn's stream. */
 export interface ConverseResponse {
+  /**
+   * The event's id, unique within the message and ordered: `<user_message_id>:<run>:<seq>`, where `run`
+   * says which run of the turn (or `s` for a replay of the stored answer) and `seq` counts from 1. Over
+   * HTTP it is the server-sent event's `id:` field, not part of its data. Send it back as `last_event_id`
+   * to resume after this event.
+   */
+  eventId?:
+    | string
+    | undefined;
   /** First: the message was accepted. */
   accepted?:
     | TurnAccepted

@@ -150,5 +150,13 @@ export interface StreamGenerateResponse {
     | boolean
     | undefined;
   /** How the answer was written; set on the final message only. */
-  info?: GenerationInfo | undefined;
+  info?:
+    | GenerationInfo
+    | undefined;
+  /**
+   * Set on the final message only, when the text already sent is NOT the answer: the model broke off
+   * mid-answer and no other model could continue it, so the local writer wrote this whole answer instead
+   * (info.writer is WRITER_LOCAL). The caller stores and shows this text in place of the deltas.
+   */
+  replacementText?: string | undefined;
 }
