@@ -21,6 +21,7 @@ from pydantic import model_validator
 from agents.nlg.cache import NAMESPACE, AnswerCache, CachedAnswer, cache_key
 from agents.nlg.coalesce import coalesce_deltas
 from agents.nlg.gemini_writer import GeminiWriter
+from agents.nlg.leak_guard import AnswerLeaked
 from agents.nlg.local_writer import LocalWriter
 from agents.nlg.prompts import load_prompts
 from mesh.components import listen_address
@@ -46,6 +47,9 @@ class NlgSettings(AgentSettings, LlmSettings, RedisSettings):
     nlg_local_reserve_s: float = 0.25
     # Off: Gemini answers are never cached (the cache is never used without Gemini).
     nlg_cache_enabled: bool = True
+    # The check that withholds an answer repeating the system prompt or its canary (agents/nlg/leak_guard.py).
+    # Only the security tests' control turns it off, to prove the test would see a leak.
+    nlg_output_guard: bool = True
 
     @model_validator(mode="after")
     def _cache_needs_redis(self) -> NlgSettings:
@@ -65,7 +69,9 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
         *,
         default_budget_s: float = 20.0,
         local_reserve_s: float = 0.25,
+        output_guard: bool = True,
     ) -> None:
+        self._output_guard = output_guard
         self._writer = writer
         self._gemini = gemini
         self._cache = cache
@@ -109,10 +115,26 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
                 yield message
             return
         parts: list[str] = []
-        async with aclosing(stream.chunks()) as chunks:
-            async for chunk in chunks:
-                parts.append(chunk)
-                yield nlg_pb2.StreamGenerateResponse(delta=chunk)
+        guard = self._gemini.leak_guard if self._output_guard else None
+        try:
+            async with aclosing(stream.chunks()) as chunks:
+                released = guard.release(chunks) if guard else chunks
+                async for chunk in released:
+                    parts.append(chunk)
+                    yield nlg_pb2.StreamGenerateResponse(delta=chunk)
+        except AnswerLeaked as exc:
+            # Never cached, never shown. With nothing sent yet the local writer answers from the facts;
+            # otherwise the answer ends where the released (clean) text ended.
+            log.warning("a model answer was withheld", extra={"reason": exc.reason})
+            if not exc.released:
+                async for message in self._local(inp):
+                    yield message
+                return
+            fallback = nlg_pb2.WRITER_GEMINI_FALLBACK if stream.fallback else nlg_pb2.WRITER_GEMINI
+            yield nlg_pb2.StreamGenerateResponse(
+                done=True, info=self._gemini.info(request, fallback, stream.model)
+            )
+            return
         writer = nlg_pb2.WRITER_GEMINI_FALLBACK if stream.fallback else nlg_pb2.WRITER_GEMINI
         info = self._gemini.info(request, writer, stream.model)
         if self._cache is not None and key is not None:
@@ -171,6 +193,7 @@ async def _dependencies(settings: NlgSettings) -> AsyncIterator[NlgServicer]:
             cache,
             default_budget_s=settings.nlg_default_budget_s,
             local_reserve_s=settings.nlg_local_reserve_s,
+            output_guard=settings.nlg_output_guard,
         )
 
 
