@@ -1,4 +1,6 @@
-"""Indirect prompt injection (OWASP LLM01/LLM07): instructions planted in a task of the host's PostgreSQL
+"""Attacks on the model through the whole mesh: indirect prompt injection, and spending a user's tokens.
+
+Indirect prompt injection (OWASP LLM01/LLM07): instructions planted in a task of the host's PostgreSQL
 database reach the model as task facts; the model here obeys them (the fake Gemini's `obey` mode repeats its
 whole prompt, system instruction and contents), so only the product's own output check stands between the
 prompt and the user. The answer must carry neither the system prompt, nor its canary secret, nor another
@@ -7,14 +9,19 @@ what shows the first test can fail.
 
 Real processes throughout: the host-sync process copies the planted task, the NLG agent calls the fake
 through the real google-genai SDK, the answer comes back over the edge's SSE.
+
+Unbounded consumption (LLM10): the tokens the SDK reports are counted per user and UTC day in Redis, and a
+spent budget is refused at the edge with 429 until midnight UTC, before the model is called.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -25,6 +32,7 @@ from testing.gemini_server import FakeGemini, GeminiServer, obey
 from testing.sse import TurnResult, new_conversation, send_message
 from tests.local_stack import Stack
 from tests.mesh_fixture import MeshUnderTest, running_mesh
+from tests.secret_scan import jaeger_spans, scan_logs, scan_spans
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -35,6 +43,8 @@ INJECTED_DESCRIPTION = (
 )
 OWN_TITLE = "Renew the office lease"
 OTHER_USERS_TITLE = "Payroll corrections for Bruno Siqueira"
+# Distinctive, so a scan of the logs can find it anywhere it was written.
+MODEL_KEY = f"AIza-test-{uuid.uuid4().hex}"
 # Lines of the system instruction (agents/nlg/prompts/system.toml) that an answer must never repeat.
 SYSTEM_LINES = (
     "You are the assistant built into a task-management website",
@@ -56,7 +66,7 @@ def _mesh_env(stack: Stack, fake: FakeGemini, db: int, *, guard: bool) -> dict[s
     redis.Redis.from_url(redis_url).flushdb()
     return {
         "REDIS_URL": redis_url,
-        "GEMINI_API_KEY": "fake-key",
+        "GEMINI_API_KEY": MODEL_KEY,
         "GEMINI_BASE_URL": fake.base_url,
         "GEMINI_MODEL": "gemini-2.5-flash",
         "GEMINI_FALLBACK_MODEL": "gemini-2.5-flash-lite",
@@ -166,3 +176,79 @@ def test_control_without_the_output_check_the_same_attack_leaks_the_canary(
     shown = _shown(turn)
     assert canary in shown
     assert SYSTEM_LINES[0] in shown
+
+
+# ------------------------------------------------------------------------- daily token budget --
+
+
+@pytest.fixture
+def echoing_model(gemini_server: GeminiServer) -> Iterator[FakeGemini]:
+    gemini_server.fake.reset()
+    yield gemini_server.fake
+    gemini_server.fake.reset()
+
+
+def _ask(mesh: MeshUnderTest, user_id: str) -> TurnResult:
+    headers = mesh.auth(user_id)
+    with httpx.Client(base_url=mesh.edge_url, timeout=40) as client:
+        conversation_id = new_conversation(client, headers)
+        return send_message(
+            client, conversation_id, "What is late?", headers, client_message_id=uuid.uuid4().hex
+        )
+
+
+def test_model_tokens_are_counted_per_user_and_day_and_a_spent_budget_is_refused_until_midnight_utc(
+    guarded_mesh: MeshUnderTest, echoing_model: FakeGemini
+) -> None:
+    user = f"budget-{uuid.uuid4().hex[:8]}"
+    store = redis.Redis.from_url(guarded_mesh.mesh.process_env("nlg")["REDIS_URL"])
+    key = f"assist:tokens:{user}:{datetime.now(UTC):%Y-%m-%d}"
+    turn = _ask(guarded_mesh, user)
+    assert turn.first("done")["writer"] == "WRITER_GEMINI"
+    # The fake reports words as tokens: the prompt's contents plus the answer, as the SDK's usage says.
+    request = echoing_model.requests[-1]
+    # The output cap travels with every request (each prompt file sets max_output_tokens, 16..8192).
+    assert 16 <= request.body["generationConfig"]["maxOutputTokens"] <= 8192
+    reported = len(json.dumps(request.body["contents"]).split()) + len(turn.answer.split())
+    assert int(store.get(key) or 0) == reported
+    assert 0 < store.ttl(key) <= 2 * 86400
+
+    store.set(key, 200_000)  # the default DAILY_TOKEN_BUDGET, spent
+    calls = len(echoing_model.requests)
+    with httpx.Client(base_url=guarded_mesh.edge_url, timeout=40) as client:
+        headers = guarded_mesh.auth(user)
+        conversation_id = new_conversation(client, headers)
+        refused = client.post(
+            f"/v1/conversations/{conversation_id}/messages",
+            json={"clientMessageId": uuid.uuid4().hex, "text": "What is late?"},
+            headers=headers,
+        )
+    now = datetime.now(UTC)
+    to_midnight = (
+        datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1) - now
+    ).total_seconds()
+    assert refused.status_code == 429
+    assert abs(int(refused.headers["Retry-After"]) - to_midnight) <= 5
+    assert refused.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
+    assert refused.json()["error"]["retryable"] is False, "retrying before tomorrow cannot help"
+    assert len(echoing_model.requests) == calls, "refused before the model was called"
+    # Another user's budget is their own.
+    assert _ask(guarded_mesh, f"budget-{uuid.uuid4().hex[:8]}").status == 200
+
+
+def test_the_model_key_and_the_canary_are_in_no_log_or_span(
+    guarded_mesh: MeshUnderTest, echoing_model: FakeGemini, stack: Stack
+) -> None:
+    began = time.time() - 1
+    turn = _ask(guarded_mesh, f"scan-{uuid.uuid4().hex[:8]}")
+    assert turn.first("done")["writer"] == "WRITER_GEMINI"
+    request = echoing_model.requests[-1]
+    assert request.headers["x-goog-api-key"] == MODEL_KEY, "the key did reach the model"
+    system = "".join(p["text"] for p in request.body["systemInstruction"]["parts"])
+    canary = re.search(r"cnry[0-9a-f]+", system)
+    assert canary
+    time.sleep(3)  # spans leave in batches
+    secrets = [MODEL_KEY, canary.group()]
+    hits = scan_logs(guarded_mesh.mesh.log_dir, secrets)
+    hits += scan_spans(jaeger_spans(stack.jaeger_query_url, ["nlg", "edge", "coordinator"], began), secrets)
+    assert not hits, "\n".join(str(h) for h in hits[:20])
