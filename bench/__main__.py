@@ -2,14 +2,17 @@
 edge with the local writer, and Gemini cache hits against misses. Figures are printed, never asserted.
 
 `python -m bench --load [--parts ...] [--sizes ...] [--window S]`: the load benchmark instead (bench/load.py):
-the raw skeleton beside the mesh, cost by stored turns, concurrent chats, idle CPU."""
+the raw skeleton beside the mesh, cost by stored turns, concurrent chats, idle CPU.
+
+`python -m bench --soak [--minutes M] [--rate R]`: the soak (bench/soak.py): half the measured capacity for M
+minutes (default 10), RSS and open file descriptors per process at start and end, latency per minute."""
 
 from __future__ import annotations
 
 import argparse
 import platform
 
-from bench import cache_latency, load, turn_latency
+from bench import cache_latency, load, soak, turn_latency
 from bench.harness import running_mesh
 
 
@@ -25,10 +28,15 @@ def main() -> None:
     )
     parser.add_argument("--load", action="store_true", help="run the load benchmark (bench/load.py)")
     load.add_arguments(parser.add_argument_group("--load options"))
+    parser.add_argument("--soak", action="store_true", help="run the soak benchmark (bench/soak.py)")
+    soak.add_arguments(parser.add_argument_group("--soak options"))
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
     if args.load:
         load.run(args)
+        return
+    if args.soak:
+        soak.run(args)
         return
     if args.only in (None, "latency"):
         # The local writer, whatever model key the shell has.

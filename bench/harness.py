@@ -81,7 +81,13 @@ def running_mesh(
     mesh = plan_mesh(
         env,
         log_dir=Path(ROOT / ".local" / "logs" / database),
-        extra_env={"DEV_KEYS_DIR": str(keys), "TURN_RATE_BURST": "100000", **(extra_env or {})},
+        extra_env={
+            "DEV_KEYS_DIR": str(keys),
+            "TURN_RATE_BURST": "100000",
+            "IP_RATE_BURST": "100000",
+            "IP_RATE_PER_S": "100000",
+            **(extra_env or {}),
+        },
     )
     started = time.perf_counter()
     try:

@@ -266,7 +266,7 @@ class TurnPipeline:
             },
             events=[(INTERACTIONS_TOPIC, state.request.conversation_id, envelope)],
             conversation_id=state.request.conversation_id,
-            user_text=state.request.text,
+            user_text=state.text,  # screened: later prompts carry this history to the model
         )
         if stored:
             if blocked:

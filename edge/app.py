@@ -6,6 +6,7 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -18,6 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from edge.client_address import ClientAddress, parse_networks
 from edge.errors import error_response
 from edge.openapi import openapi_document
 from edge.request_metrics import RequestMetricsMiddleware
@@ -37,6 +39,7 @@ from mesh.auth import AuthError, KeysUnavailable, TokenVerifier
 from mesh.red_metrics import rpc_client_metrics
 from mesh.storage.redis_store import RateLimiter, make_redis
 from mesh.tls import coordinator_channel
+from mesh.token_budget import DailyTokenBudget, seconds_to_midnight_utc
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,17 @@ Handler = Callable[[Request], Awaitable[Response]]
 def _api_handler(route: HttpRoute, current: Callable[[], EdgeState]) -> Handler:
     async def handle(request: Request) -> Response:
         state = current()
+        peer = request.client.host if request.client else None
+        address = state.client_address.of(peer, request.headers.getlist("x-forwarded-for"))
+        allowed, retry_after_s = await state.ip_limiter.allow(address)
+        if not allowed:
+            return error_response(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "too many requests from your network; wait a moment and try again",
+                retryable=True,
+                retry_after_s=max(1, math.ceil(retry_after_s)),
+            )
         try:
             principal = await state.verifier.verify_authorization_header(request.headers.get("authorization"))
         except AuthError as exc:
@@ -64,6 +78,14 @@ def _api_handler(route: HttpRoute, current: Callable[[], EdgeState]) -> Handler:
                     "too many messages; wait a moment and send again",
                     retryable=True,
                     retry_after_s=max(1, math.ceil(retry_after_s)),
+                )
+            if await state.token_budget.exhausted(principal.user_id):
+                return error_response(
+                    429,
+                    "RESOURCE_EXHAUSTED",
+                    "today's allowance of assistant answers is used up; it renews at midnight UTC",
+                    retryable=False,
+                    retry_after_s=seconds_to_midnight_utc(datetime.now(UTC)),
                 )
         try:
             body = await read_json_body(request, state.settings.max_body_bytes) if route.body == "*" else {}
@@ -91,6 +113,11 @@ class EdgeState:
         self.turn_limiter = RateLimiter(
             redis, settings.turn_rate_burst, settings.turn_rate_per_s, prefix="assist:ratelimit:turns"
         )
+        self.ip_limiter = RateLimiter(
+            redis, settings.ip_rate_burst, settings.ip_rate_per_s, prefix="assist:ratelimit:ip"
+        )
+        self.token_budget = DailyTokenBudget(redis, settings.daily_token_budget)
+        self.client_address = ClientAddress(parse_networks(settings.trusted_proxies))
         self.channel = channel
         self.verifier = verifier
         self.transcoder = Transcoder(

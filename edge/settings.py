@@ -46,6 +46,17 @@ class EdgeSettings(CommonSettings, RedisSettings):
     # so every edge replica shares it. With Redis down the edge lets messages through.
     turn_rate_burst: int = 20
     turn_rate_per_s: float = 0.5
+    # Requests one client address may send to the API in a burst, and the refill per second; shared through
+    # Redis like the per-user limit, and counted before the token is checked (floods without a token too).
+    # Generous, because an office behind one NAT shares an address.
+    ip_rate_burst: int = 300
+    ip_rate_per_s: float = 10.0
+    # Comma-separated addresses or networks of the proxies in front of the edge (a load balancer): only a
+    # request from one of them has its X-Forwarded-For believed. Empty: the peer's address is the client's.
+    trusted_proxies: str = ""
+    # Model tokens one user may spend per UTC day (the NLG agent counts them in Redis); once spent, a new
+    # message gets 429 with Retry-After to midnight UTC before anything is called. 0: no budget.
+    daily_token_budget: int = 200_000
     # Turns (open answer streams) this edge process carries at once; beyond it a new message gets 503 with
     # Retry-After before anything is called (mesh/admission.py). 0: no cap.
     edge_max_turns_in_flight: int = 64

@@ -179,6 +179,8 @@ class ModelStream:
         self._deadline = deadline
         # The attempt's span stays open while the answer streams: usage and finish come with the last chunk.
         self._span = span
+        # The answer's total tokens (prompt and output) from the usage metadata; None until it arrives.
+        self.total_tokens: int | None = None
 
     async def chunks(self) -> AsyncGenerator[str, None]:
         """The text; raises `StreamInterrupted` if the stream breaks or outlives the deadline."""
@@ -195,6 +197,7 @@ class ModelStream:
                     return
                 if self._span is not None:
                     genai_trace.record_response(self._span, response)
+                self._note_usage(response)
                 if text := text_of(response):
                     texts.append(text)
                     yield text
@@ -205,6 +208,11 @@ class ModelStream:
             raise StreamInterrupted(f"{self.model}: {type(exc).__name__}: {exc}") from exc
         finally:
             await self.aclose()
+
+    def _note_usage(self, response: types.GenerateContentResponse) -> None:
+        usage = response.usage_metadata
+        if usage is not None and usage.total_token_count is not None:
+            self.total_tokens = usage.total_token_count
 
     async def aclose(self) -> None:
         span, self._span = self._span, None
@@ -253,7 +261,7 @@ class LlmClient:
 
         async def once(
             model: str, timeout_s: float, span: Span
-        ) -> tuple[str, AsyncIterator[types.GenerateContentResponse]]:
+        ) -> tuple[str, AsyncIterator[types.GenerateContentResponse], types.GenerateContentResponse]:
             genai_trace.record_input(span, contents)
             responses = await self._client.aio.models.generate_content_stream(
                 model=model, contents=contents, config=self._per_request(config, timeout_s)
@@ -263,15 +271,17 @@ class LlmClient:
                     async for response in responses:
                         genai_trace.record_response(span, response)
                         if text := text_of(response):
-                            return text, responses
+                            return text, responses, response
                 raise EmptyAnswer(f"{model} returned no text")
             except BaseException:
                 await _aclose(responses)
                 raise
 
         chain = list(models or self.settings.models())
-        model, index, (first, rest), span = await self._run(chain, deadline, once, keep_open=True)
-        return ModelStream(model, index > 0, first, rest, deadline, span)
+        model, index, (first, rest, head), span = await self._run(chain, deadline, once, keep_open=True)
+        opened = ModelStream(model, index > 0, first, rest, deadline, span)
+        opened._note_usage(head)  # a one-chunk answer's usage comes with its first response
+        return opened
 
     async def stream(
         self,

@@ -68,6 +68,12 @@ def echo(*, first_delay_s: float = 0.0, between_delay_s: float = 0.0) -> Reply:
     return Reply("echo", (), first_delay_s, between_delay_s)
 
 
+def obey(*, between_delay_s: float = 0.0) -> Reply:
+    """An adversarial model that obeys injected instructions: it repeats its whole prompt (system
+    instruction and contents) as the answer, so only a defence in the product keeps it from the user."""
+    return Reply("obey", (), 0.0, between_delay_s)
+
+
 def cut(*chunks: str, between_delay_s: float = 0.0) -> Reply:
     """Sends these chunks, then drops the connection without ending the stream."""
     return Reply("cut", chunks, 0.0, between_delay_s)
@@ -287,6 +293,9 @@ def build_app(fake: FakeGemini) -> Starlette:
             chunks = [json.dumps(reply.payload)]
         elif reply.kind == "echo":
             chunks = _echo_text(recorded)
+        elif reply.kind == "obey":
+            prompt = recorded.text()
+            chunks = [prompt[i : i + 48] for i in range(0, len(prompt), 48)]
         else:
             chunks = list(reply.chunks)
         usage = _usage(recorded.body, chunks)

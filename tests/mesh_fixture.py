@@ -145,8 +145,10 @@ def running_mesh(
             "AUTH_JWKS_MIN_REFETCH_S": "1",
             "ANALYTICS_GROUP_ID": f"analytics-{database}",
             "LOG_LEVEL": "INFO",
-            # Tests send turns faster than a person; the limiter has a test of its own.
+            # Tests send turns faster than a person; the limiters have tests of their own.
             "TURN_RATE_BURST": "100000",
+            "IP_RATE_BURST": "100000",
+            "IP_RATE_PER_S": "100000",
             **(extra_env or {}),
         },
         coordinator_replicas=coordinator_replicas,

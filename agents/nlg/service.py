@@ -21,6 +21,7 @@ from pydantic import model_validator
 from agents.nlg.cache import NAMESPACE, AnswerCache, CachedAnswer, cache_key
 from agents.nlg.coalesce import coalesce_deltas
 from agents.nlg.gemini_writer import GeminiRequest, GeminiWriter
+from agents.nlg.leak_guard import AnswerLeaked
 from agents.nlg.local_writer import LocalWriter
 from agents.nlg.prompts import load_prompts
 from mesh.components import listen_address
@@ -29,6 +30,7 @@ from mesh.grpc_server import Registration, service_registration
 from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, StreamInterrupted
 from mesh.process import AgentSettings, ServiceFactory
 from mesh.storage.redis_store import ResponseCache, make_redis
+from mesh.token_budget import DailyTokenBudget
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,12 @@ class NlgSettings(AgentSettings, LlmSettings, RedisSettings):
     nlg_local_reserve_s: float = 0.25
     # Off: Gemini answers are never cached (the cache is never used without Gemini).
     nlg_cache_enabled: bool = True
+    # The check that withholds an answer repeating the system prompt or its canary (agents/nlg/leak_guard.py).
+    # Only the security tests' control turns it off, to prove the test would see a leak.
+    nlg_output_guard: bool = True
+    # Model tokens (prompt and output) one user may spend per UTC day; 0: no budget. The edge reads the same
+    # count (DAILY_TOKEN_BUDGET there too) and refuses new messages once it is spent (mesh/token_budget.py).
+    daily_token_budget: int = 200_000
 
     @model_validator(mode="after")
     def _cache_needs_redis(self) -> NlgSettings:
@@ -65,7 +73,11 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
         *,
         default_budget_s: float = 20.0,
         local_reserve_s: float = 0.25,
+        output_guard: bool = True,
+        budget: DailyTokenBudget | None = None,
     ) -> None:
+        self._output_guard = output_guard
+        self._budget = budget or DailyTokenBudget(None, 0)
         self._writer = writer
         self._gemini = gemini
         self._cache = cache
@@ -101,6 +113,12 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
                     yield nlg_pb2.StreamGenerateResponse(delta=chunk)
                 yield nlg_pb2.StreamGenerateResponse(done=True, info=hit.info())
                 return
+        if await self._budget.exhausted(inp.user_id):
+            # Admitted just under the budget: this answer is not worth going over it for.
+            log.info("daily token budget spent; the local writer answers")
+            async for message in self._local(inp):
+                yield message
+            return
         try:
             stream = await self._gemini.open(request, deadline)
         except LlmUnavailable as exc:
@@ -109,9 +127,11 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
                 yield message
             return
         parts: list[str] = []
+        guard = self._gemini.leak_guard if self._output_guard else None
         try:
             async with aclosing(stream.chunks()) as chunks:
-                async for chunk in chunks:
+                released = guard.release(chunks) if guard else chunks
+                async for chunk in released:
                     parts.append(chunk)
                     yield nlg_pb2.StreamGenerateResponse(delta=chunk)
         except StreamInterrupted as exc:
@@ -119,6 +139,24 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
             async for message in self._carry_on(inp, request, "".join(parts), stream.model, deadline):
                 yield message
             return  # never cached: a continued answer is not what one model wrote for the prompt
+        except AnswerLeaked as exc:
+            # Never cached, never shown. With nothing sent yet the local writer answers from the facts;
+            # otherwise the answer ends where the released (clean) text ended.
+            log.warning("a model answer was withheld", extra={"reason": exc.reason})
+            if not exc.released:
+                async for message in self._local(inp):
+                    yield message
+                return
+            fallback = nlg_pb2.WRITER_GEMINI_FALLBACK if stream.fallback else nlg_pb2.WRITER_GEMINI
+            yield nlg_pb2.StreamGenerateResponse(
+                done=True, info=self._gemini.info(request, fallback, stream.model)
+            )
+            return
+        # Without usage metadata, about four characters a token, prompt and answer.
+        estimate = (
+            sum(len(p.text or "") for c in request.contents for p in c.parts or []) + len("".join(parts))
+        ) // 4
+        await self._budget.spend(inp.user_id, stream.total_tokens or estimate)
         writer = nlg_pb2.WRITER_GEMINI_FALLBACK if stream.fallback else nlg_pb2.WRITER_GEMINI
         info = self._gemini.info(request, writer, stream.model)
         if self._cache is not None and key is not None:
@@ -142,13 +180,23 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
             except LlmUnavailable as exc:
                 log.warning("no model could continue the answer", extra={"reason": str(exc)[:500]})
             else:
+                # The continuation passes the same output check as a first answer.
+                guard = self._gemini.leak_guard if self._output_guard else None
+                continued: list[str] = []
                 try:
                     async with aclosing(stream.chunks()) as chunks:
-                        async for chunk in chunks:
+                        released = guard.release(chunks) if guard else chunks
+                        async for chunk in released:
+                            continued.append(chunk)
                             yield nlg_pb2.StreamGenerateResponse(delta=chunk)
                 except StreamInterrupted as exc:
                     log.warning("the continuing model broke off too", extra={"reason": str(exc)[:500]})
+                except AnswerLeaked as exc:
+                    log.warning("a continued answer was withheld", extra={"reason": exc.reason})
                 else:
+                    await self._budget.spend(
+                        inp.user_id, stream.total_tokens or (len(sent) + len("".join(continued))) // 4
+                    )
                     info = self._gemini.info(request, nlg_pb2.WRITER_GEMINI_FALLBACK, stream.model)
                     yield nlg_pb2.StreamGenerateResponse(done=True, info=info)
                     return
@@ -182,6 +230,7 @@ async def _dependencies(settings: NlgSettings) -> AsyncIterator[NlgServicer]:
     """The servicer with what the settings turn on; closes the model and Redis clients afterwards."""
     async with AsyncExitStack() as stack:
         gemini = cache = None
+        budget = DailyTokenBudget(None, 0)
         if settings.is_configured():
             llm = LlmClient(settings)
             stack.push_async_callback(llm.aclose)
@@ -190,6 +239,10 @@ async def _dependencies(settings: NlgSettings) -> AsyncIterator[NlgServicer]:
                 redis = make_redis(settings.redis_url, settings.redis_timeout_s)
                 stack.push_async_callback(redis.aclose)
                 cache = AnswerCache(ResponseCache(redis, NAMESPACE))
+            if settings.daily_token_budget and settings.redis_url:
+                budget_redis = make_redis(settings.redis_url, settings.redis_timeout_s)
+                stack.push_async_callback(budget_redis.aclose)
+                budget = DailyTokenBudget(budget_redis, settings.daily_token_budget)
             log.info("gemini configured", extra={"models": settings.models(), "cache": cache is not None})
         yield NlgServicer(
             LocalWriter(),
@@ -197,6 +250,8 @@ async def _dependencies(settings: NlgSettings) -> AsyncIterator[NlgServicer]:
             cache,
             default_budget_s=settings.nlg_default_budget_s,
             local_reserve_s=settings.nlg_local_reserve_s,
+            output_guard=settings.nlg_output_guard,
+            budget=budget,
         )
 
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from devtools.launcher import ROOT, free_port
 from testing.sse import new_conversation, send_message
+from tests.edge_process import extra_edge
 from tests.mesh_fixture import MeshUnderTest
 
 pytestmark = pytest.mark.e2e
@@ -21,33 +18,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def strict_edge(mesh_up: MeshUnderTest) -> Iterator[str]:
     """An edge allowing a burst of 2 messages per user, refilling one per 100 s."""
-    port = free_port()
-    env = {
-        **mesh_up.mesh.process_env("edge"),  # its certificate for the coordinator among the rest
-        "PORT": str(port),
-        "METRICS_PORT": "0",
-        "SERVICE_NAME": "edge-strict",
-        "TURN_RATE_BURST": "2",
-        "TURN_RATE_PER_S": "0.01",
-        "REDIS_URL": mesh_up.mesh.env["REDIS_URL"],
-        "HOST": "127.0.0.1",
-    }
-    process = subprocess.Popen([sys.executable, "-m", "edge"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the second edge did not start"
-            time.sleep(0.1)
+    with extra_edge(mesh_up, "edge-strict", {"TURN_RATE_BURST": "2", "TURN_RATE_PER_S": "0.01"}) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def test_a_user_over_the_message_rate_gets_429_with_retry_after(
