@@ -33,6 +33,22 @@ def is_retryable(outcome: TurnOutcome) -> bool:
     return not outcome.done and (outcome.retryable or outcome.retry_after_s is not None)
 
 
+async def open_conversation(
+    client: httpx.AsyncClient, headers: dict[str, str], budget_s: float = 60.0
+) -> str:
+    """Create a conversation, trying again on a server error or a dropped connection as the widget would
+    (a busy machine may time the first one out; the row has not begun yet)."""
+    deadline = time.monotonic() + budget_s
+    while True:
+        try:
+            return await create_conversation(client, headers)
+        except (httpx.HTTPStatusError, httpx.TransportError) as exc:
+            server_side = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code >= 500
+            if not server_side or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(1.0)
+
+
 @dataclass
 class Message:
     """One message a chat sent, with every attempt at it; times are seconds since the row began."""
@@ -100,7 +116,7 @@ class ChatLoad:
         async with client_for(self.target, self.chats + 4) as client:
             headers = [self.target.auth(self.user_ids[i % len(self.user_ids)]) for i in range(self.chats)]
             self.conversation_ids = list(
-                await asyncio.gather(*(create_conversation(client, h) for h in headers))
+                await asyncio.gather(*(open_conversation(client, h) for h in headers))
             )
             await asyncio.gather(
                 *(
