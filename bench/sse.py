@@ -28,6 +28,12 @@ class TurnOutcome:
     error_code: str = ""  # the SSE `error` event's or the JSON error body's code
     retry_after_s: float | None = None
     transport_error: str = ""
+    # The error's own word on whether sending the same message again may succeed (SSE `error` or JSON body).
+    retryable: bool = False
+    # From the `done` event: the stored turn's id, the parts that could not help, and who wrote the answer.
+    message_id: str = ""
+    degraded: tuple[str, ...] = ()
+    writer: str = ""
 
     @property
     def done(self) -> bool:
@@ -75,15 +81,24 @@ async def send_turn(
                 events = parse_sse([line async for line in response.aiter_lines()])
                 outcome = TurnOutcome(time.perf_counter() - started, response.status_code)
                 outcome.kinds = [k for k, _ in events]
-                outcome.error_code = next((str(d.get("code", "")) for k, d in events if k == "error"), "")
+                for kind, data in events:
+                    if kind == "error":
+                        outcome.error_code = str(data.get("code", ""))
+                        outcome.retryable = data.get("retryable") is True
+                    elif kind == "done":
+                        outcome.message_id = str(data.get("messageId", ""))
+                        outcome.degraded = tuple(data.get("degradedComponents", ()))
+                        outcome.writer = str(data.get("writer", ""))
                 return outcome
             raw = await response.aread()
             outcome = TurnOutcome(time.perf_counter() - started, response.status_code)
             retry_after = response.headers.get("retry-after")
             outcome.retry_after_s = float(retry_after) if retry_after else None
             try:
-                outcome.error_code = str(json.loads(raw)["error"]["code"])
-            except (ValueError, KeyError, TypeError):
+                error = json.loads(raw)["error"]
+                outcome.error_code = str(error["code"])
+                outcome.retryable = error.get("retryable") is True
+            except (ValueError, KeyError, TypeError, AttributeError):
                 outcome.error_code = ""
             return outcome
     except httpx.HTTPError as exc:

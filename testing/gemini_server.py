@@ -13,6 +13,9 @@ and answers from a per-test script: a normal answer, a slow first token, a strea
 with `Retry-After`, malformed JSON. With nothing scripted it echoes the task facts it was given, so tests
 can check that the facts reached the model.
 
+An outage (`FakeGemini.set_outage`, or `PUT /_fake/outage {"mode": "429"}` from another process) overrides
+every answer while it lasts: the chaos suite (tests/chaos) switches it on and off under load.
+
 Run it alone for benchmarks: `python -m testing.gemini_server --port 8089 --first-delay 0.4`.
 """
 
@@ -26,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import uvicorn
 from starlette.applications import Starlette
@@ -94,6 +97,14 @@ def json_answer(payload: Any, *, first_delay_s: float = 0.0) -> Reply:
     return Reply("json", first_delay_s=first_delay_s, payload=payload)
 
 
+# What the whole model does while an outage lasts: answer 429 (quota) or 500, hang without answering until
+# the outage ends, or cut every stream after its first chunk. "none" is the normal service.
+OutageMode = Literal["none", "429", "500", "hang", "cut"]
+OUTAGE_MODES: tuple[str, ...] = get_args(OutageMode)
+# Seconds a hung request is held at most, should nobody end the outage (the client gives up long before).
+HANG_LIMIT_S = 120.0
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as the server saw it."""
@@ -122,8 +133,16 @@ class FakeGemini:
     requests: list[RecordedRequest] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     base_url: str = ""
+    # The outage in force (see OutageMode); read by the server's thread, set by any other.
+    outage: OutageMode = "none"
     _script: dict[str | None, deque[Reply]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set_outage(self, mode: OutageMode) -> None:
+        """Switch every model's answers to `mode` now ("none" ends the outage); the script is kept."""
+        if mode not in OUTAGE_MODES:
+            raise ValueError(f"unknown outage mode {mode!r}; one of {', '.join(OUTAGE_MODES)}")
+        self.outage = mode
 
     def script(self, *replies: Reply, model: str | None = None) -> None:
         """Queue replies for `model` (any model when None); unscripted requests get `echo()`."""
@@ -131,6 +150,7 @@ class FakeGemini:
             self._script.setdefault(model, deque()).extend(replies)
 
     def reset(self) -> None:
+        self.outage = "none"
         with self._lock:
             self._script.clear()
             self.requests.clear()
@@ -141,6 +161,9 @@ class FakeGemini:
             return [r for r in self.requests if r.model == model]
 
     def _next(self, request: RecordedRequest) -> Reply:
+        outage = _OUTAGE_REPLIES.get(self.outage)
+        if outage is not None:
+            return outage if outage.kind != "cut" else cut(*_echo_text(request)[:1])
         with self._lock:
             for key in (request.model, None):
                 queue = self._script.get(key)
@@ -262,7 +285,33 @@ async def _sse(chunks: list[str], reply: Reply, usage: tuple[int, int]) -> Async
         raise ConnectionAbortedError("scripted cut: the stream stops midway")
 
 
+_OUTAGE_REPLIES: dict[str, Reply] = {
+    "429": error(429, retry_after="1"),
+    "500": error(500),
+    "hang": Reply("hang"),
+    "cut": Reply("cut"),
+}
+
+
+async def _hang_while_out(fake: FakeGemini) -> None:
+    """Hold a request for as long as the hang outage lasts (the client's timeout usually ends it first)."""
+    held_until = time.monotonic() + HANG_LIMIT_S
+    while True:  # polled: the switch is flipped from other threads, where an asyncio.Event cannot be set
+        if fake.outage != "hang" or time.monotonic() > held_until:
+            return
+        await asyncio.sleep(0.05)
+
+
 def build_app(fake: FakeGemini) -> Starlette:
+    async def outage(request: Request) -> Response:
+        """GET: the outage in force; PUT {"mode": ...}: switch it (for a fake run as its own process)."""
+        if request.method == "PUT":
+            try:
+                fake.set_outage((await request.json())["mode"])
+            except (ValueError, KeyError, TypeError) as exc:
+                return JSONResponse({"error": {"code": 400, "message": str(exc)}}, status_code=400)
+        return JSONResponse({"mode": fake.outage})
+
     async def models(request: Request) -> Response:
         name, _, method = request.path_params["rest"].partition(":")
         if method not in ("generateContent", "streamGenerateContent"):
@@ -284,6 +333,11 @@ def build_app(fake: FakeGemini) -> Starlette:
         if problems:
             return _error_response(Reply("error", status=400))
         reply = fake._next(recorded)
+        if reply.kind == "hang":
+            await _hang_while_out(fake)
+            reply = fake._next(recorded)
+            if reply.kind == "hang":  # held for HANG_LIMIT_S and still out: give up as a server would
+                reply = error(503)
         if reply.kind == "error":
             return _error_response(reply)
         if reply.kind == "malformed":
@@ -299,12 +353,19 @@ def build_app(fake: FakeGemini) -> Starlette:
         else:
             chunks = list(reply.chunks)
         usage = _usage(recorded.body, chunks)
+        if reply.kind == "cut" and not stream:  # the connection drops before any of the body
+            return StreamingResponse(_sse([], reply, usage), media_type="application/json")
         if stream:
             return StreamingResponse(_sse(chunks, reply, usage), media_type="text/event-stream")
         await asyncio.sleep(reply.first_delay_s)
         return JSONResponse(_candidate("".join(chunks), "STOP", usage))
 
-    return Starlette(routes=[Route("/{version:str}/models/{rest:path}", models, methods=["POST"])])
+    return Starlette(
+        routes=[
+            Route("/_fake/outage", outage, methods=["GET", "PUT"]),
+            Route("/{version:str}/models/{rest:path}", models, methods=["POST"]),
+        ]
+    )
 
 
 class GeminiServer:

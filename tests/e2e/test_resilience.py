@@ -16,12 +16,10 @@ from collections.abc import Iterator
 import grpc
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from assist.v1 import coordinator_pb2, coordinator_pb2_grpc
 
-from mesh.events.kafka import INTERACTIONS_TOPIC, decode
 from mesh.identity import user_metadata
-from mesh.storage.mongo import connect, default_database
+from testing.event_counts import interaction_facts, interaction_records_on_topic
 from testing.sse import new_conversation, send_message
 from tests.local_stack import Stack
 from tests.mesh_fixture import MeshUnderTest
@@ -36,56 +34,11 @@ def client(mesh_up: MeshUnderTest) -> Iterator[httpx.Client]:
 
 
 def _turn_ids_delivered(stack: Stack, turn_ids: set[str], timeout_s: float) -> dict[str, int]:
-    """How many records of the interactions topic carry each of these turns (read from the start)."""
-
-    async def read() -> dict[str, int]:
-        seen = dict.fromkeys(turn_ids, 0)
-        consumer = AIOKafkaConsumer(
-            INTERACTIONS_TOPIC,
-            bootstrap_servers=stack.kafka_bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            deadline = time.monotonic() + timeout_s
-            idle_since = time.monotonic()
-            while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=500)
-                records = [r for rs in batch.values() for r in rs]
-                if records:
-                    idle_since = time.monotonic()
-                for record in records:
-                    turn_id = decode(record.value).interaction.turn_id
-                    if turn_id in seen:
-                        seen[turn_id] += 1
-                if all(seen.values()) and time.monotonic() - idle_since > 1.0:
-                    break
-        finally:
-            await consumer.stop()
-        return seen
-
-    return asyncio.run(read())
+    return asyncio.run(interaction_records_on_topic(stack.kafka_bootstrap, turn_ids, timeout_s))
 
 
 def _facts_for(mesh_up: MeshUnderTest, turn_ids: set[str], timeout_s: float) -> int:
-    """Wait until the analytics consumer has recorded these turns; how many facts it holds for them."""
-
-    async def count() -> int:
-        client = connect(mesh_up.mongo_uri, 5000)
-        try:
-            facts = default_database(client)["analytics_events"]
-            deadline = time.monotonic() + timeout_s
-            while True:
-                n = await facts.count_documents({"kind": "interaction", "turn_id": {"$in": sorted(turn_ids)}})
-                if n >= len(turn_ids) or time.monotonic() > deadline:
-                    return n
-                await asyncio.sleep(0.5)
-        finally:
-            await client.close()
-
-    return asyncio.run(count())
+    return asyncio.run(interaction_facts(mesh_up.mongo_uri, turn_ids, timeout_s))
 
 
 def test_kafka_down_delays_events_but_loses_and_doubles_none(

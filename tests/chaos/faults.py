@@ -1,0 +1,137 @@
+"""The faults the chaos suite injects under load, one at a time: each is a name, `inject()` and `heal()`.
+
+A fault is built from the running system it breaks (`ChaosTarget`), so the list below is plain data:
+`FAULTS` maps a row's name to its builder, and the suite runs one row per entry. Adding a fault is one
+more entry (a second coordinator replica being SIGTERMed is a builder taking the target and returning a
+`Fault` whose inject sends SIGTERM to one replica and whose heal starts it again; `degraded_answer=False`
+because a turn caught on the stopped replica may end in a retryable error).
+
+`inject()` and `heal()` block (they stop and start real processes): the runner calls them in a thread
+while the chats go on.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from testing.gemini_server import OutageMode
+from tests.local_stack import Stack
+from tests.mesh_fixture import MeshUnderTest
+
+
+@dataclass(frozen=True)
+class FakeGeminiProcess:
+    """The fake Gemini run as its own process (`python -m testing.gemini_server`), switched over HTTP.
+
+    Its own process, not a thread of the test's: the load driver would otherwise starve the model of CPU
+    and every answer would look slow for a reason no deployment has.
+    """
+
+    base_url: str
+
+    def set_outage(self, mode: OutageMode) -> None:
+        response = httpx.put(f"{self.base_url}/_fake/outage", json={"mode": mode}, timeout=10)
+        response.raise_for_status()
+
+
+@dataclass(frozen=True)
+class ChaosTarget:
+    """What faults act on: the mesh's processes, the local stack's servers and the fake Gemini."""
+
+    mesh: MeshUnderTest
+    stack: Stack
+    gemini: FakeGeminiProcess
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault: how to cause it, how to end it, how long it lasts, and what a turn may do meanwhile."""
+
+    name: str
+    inject: Callable[[], None]
+    heal: Callable[[], None]
+    # Seconds between the end of inject() and the start of heal().
+    hold_s: float
+    # True where the product has a degraded answer for this fault: then no turn may fail at all, not
+    # even with a retryable error. False where it has none (the turn store down): a turn may end in a
+    # clear retryable error, which the client resends with the same client_message_id.
+    degraded_answer: bool = True
+    # Also rate every answer (the feedback agent is on no turn's path; rating is what reaches it).
+    rate_answers: bool = False
+
+
+FaultBuilder = Callable[[ChaosTarget], Fault]
+
+AGENTS = ("guard", "nlu", "context", "tasks", "nlg", "feedback")
+AGENT_DOWN_S = 3.0
+STORE_DOWN_S = 10.0
+MODEL_OUTAGE_S = 5.0
+
+
+def agent_killed(name: str) -> FaultBuilder:
+    """SIGKILL an agent (no goodbye, in-flight calls cut), then start it again on the same port."""
+
+    def build(target: ChaosTarget) -> Fault:
+        mesh = target.mesh.mesh
+
+        def inject() -> None:
+            process = mesh.processes[name]
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+        return Fault(
+            f"SIGKILL {name}",
+            inject,
+            lambda: mesh.start(name),
+            hold_s=AGENT_DOWN_S,
+            rate_answers=name == "feedback",
+        )
+
+    return build
+
+
+def server_stopped(service: str, label: str, *, degraded_answer: bool) -> FaultBuilder:
+    """Stop one of the local stack's servers with its own supervisor (scripts/stack.sh), then start it."""
+
+    def build(target: ChaosTarget) -> Fault:
+        return Fault(
+            f"{label} stopped {STORE_DOWN_S:.0f} s",
+            lambda: target.stack.stop(service),
+            lambda: target.stack.start(service),
+            hold_s=STORE_DOWN_S,
+            degraded_answer=degraded_answer,
+        )
+
+    return build
+
+
+def model_outage(mode: OutageMode, label: str) -> FaultBuilder:
+    """Every Gemini model (primary and fallback) misbehaves as `mode` says, then serves normally again."""
+
+    def build(target: ChaosTarget) -> Fault:
+        return Fault(
+            f"Gemini {label}",
+            lambda: target.gemini.set_outage(mode),
+            lambda: target.gemini.set_outage("none"),
+            hold_s=MODEL_OUTAGE_S,
+        )
+
+    return build
+
+
+# The rows of the chaos table, in the order they run.
+FAULTS: dict[str, FaultBuilder] = {
+    **{f"kill-{name}": agent_killed(name) for name in AGENTS},
+    "redis-down": server_stopped("redis", "Redis", degraded_answer=True),
+    "kafka-down": server_stopped("kafka", "Kafka", degraded_answer=True),
+    # MongoDB holds the turn and its outbox: without it there is no turn to answer, only a retryable 503.
+    "mongo-down": server_stopped("mongo", "MongoDB (FerretDB)", degraded_answer=False),
+    "gemini-429": model_outage("429", "answers 429"),
+    "gemini-500": model_outage("500", "answers 500"),
+    "gemini-hang": model_outage("hang", "hangs"),
+    "gemini-cut": model_outage("cut", "cuts streams mid-answer"),
+}
