@@ -132,6 +132,25 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
             raise rpc_error(grpc.StatusCode.UNAVAILABLE, "circuit open for the store", store=True)
         return [self.breaker, self.store_breaker]
 
+    @staticmethod
+    async def _start(
+        continuation: Callable[..., Awaitable[Any]],
+        client_call_details: ClientCallDetails,
+        request: Any,
+        breakers: list[CircuitBreaker],
+    ) -> Any:
+        """Starts the call; one refused before it started (e.g. by the turn's deadline) gives back its slot.
+
+        Without this a half-open breaker's probe that never started kept its slot for good, and every later
+        call was refused "circuit open" for the rest of the process's life (found by the chaos suite).
+        """
+        try:
+            return await continuation(client_call_details, request)
+        except BaseException:
+            for breaker in breakers:
+                breaker.record_cancelled()
+            raise
+
     async def intercept_unary_unary(
         self,
         continuation: Callable[..., Awaitable[Any]],
@@ -139,7 +158,7 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
         request: Any,
     ) -> Any:
         breakers = self._check()
-        call = await continuation(client_call_details, request)
+        call = await self._start(continuation, client_call_details, request, breakers)
         self._record(call, breakers)
         return call
 
@@ -150,7 +169,7 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.U
         request: Any,
     ) -> AsyncIterable[Any]:
         breakers = self._check()
-        call = await continuation(client_call_details, request)
+        call = await self._start(continuation, client_call_details, request, breakers)
         self._record(call, breakers)
         return call  # type: ignore[no-any-return]
 

@@ -3,8 +3,7 @@
 Found by the chaos suite (tests/chaos): under load a turn's deadline passed just as the nlg breaker went
 half-open; the trial call was refused by the deadline interceptor before it started, no outcome was ever
 recorded, and every later call was refused "circuit open" for the rest of the process's life.
-The fix belongs to the breaker rewrite (coordinator/interceptors.py, circuit_breaker.py); until then this
-test is an expected failure, strict, so it reports the fix when it lands.
+The breaker interceptor now gives the slot back when a call is refused before it starts.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import grpc
 import pytest
 from assist.v1 import nlu_pb2
 
-from coordinator.circuit_breaker import BreakerState, CircuitBreaker
+from coordinator.circuit_breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from coordinator.interceptors import CircuitBreakerInterceptor, DeadlineInterceptor
 from coordinator.turn_deadline import turn_deadline
 from tests.coordinator.test_interceptors import ScriptedNlu, _serve, _stub
@@ -30,16 +29,14 @@ async def scripted() -> AsyncIterator[tuple[ScriptedNlu, int]]:
     await server.stop(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the trial call's slot leaks when the call fails before it starts (resilience helper's breaker rewrite)",
-)
 async def test_a_trial_call_refused_before_it_starts_leaves_the_breaker_able_to_close(
     scripted: tuple[ScriptedNlu, int],
 ) -> None:
     servicer, port = scripted
     servicer.failures = 2
-    breaker = CircuitBreaker("nlg", failure_threshold=2, reset_after_s=0.2)
+    breaker = CircuitBreaker(
+        "nlg", BreakerPolicy(window=2, min_calls=2, failure_rate=0.5, open_for_s=0.2, probes=1)
+    )
     channel, stub = _stub(port, CircuitBreakerInterceptor(breaker), DeadlineInterceptor(2.0))
     async with channel:
         for _ in range(2):
