@@ -248,7 +248,9 @@ export class Conversation {
       if (e.code === "NOT_FOUND") await this.forget();
       view.notify({ name: "error", detail: { code: e.code, message: e.message, retryable: e.retryable } });
       const canRetry = e.retryable || e.code === "NOT_FOUND" || e.code === "UNAUTHENTICATED";
-      view.error(e.code, canRetry ? () => void this.send(text, clientMessageId, true) : null);
+      // Not retryable "too many": the daily allowance is spent (edge/app.py), not a short burst.
+      const shown = e.code === "RESOURCE_EXHAUSTED" && !e.retryable ? "DAILY_BUDGET" : e.code;
+      view.error(shown, canRetry ? () => void this.send(text, clientMessageId, true) : null);
     } finally {
       this.to(after);
     }

@@ -40,6 +40,7 @@ const en = {
   errAuth: "You are not signed in, or your session has expired. Sign in again and retry.",
   errInvalid: "The assistant could not accept this message.",
   errTooMany: "Too many messages in a short time. Wait a moment and try again.",
+  errDailyBudget: "You have used today's allowance of assistant answers. It renews tomorrow.",
   errNotFound: "This conversation no longer exists. A new one will be started.",
   errGeneric: "Something went wrong.",
   helpful: "Helpful",
@@ -103,6 +104,7 @@ const ptBR: Strings = {
   errAuth: "Você não está conectado ou sua sessão expirou. Entre de novo e tente outra vez.",
   errInvalid: "O assistente não pôde aceitar esta mensagem.",
   errTooMany: "Muitas mensagens em pouco tempo. Aguarde um momento e tente de novo.",
+  errDailyBudget: "Você já usou a cota de respostas do assistente de hoje. Ela renova amanhã.",
   errNotFound: "Esta conversa não existe mais. Uma nova será iniciada.",
   errGeneric: "Algo deu errado.",
   helpful: "Útil",
@@ -165,6 +167,9 @@ export function errorText(s: Strings, code: string): string {
       return s.errInvalid;
     case "RESOURCE_EXHAUSTED":
       return s.errTooMany;
+    // The edge's RESOURCE_EXHAUSTED with retryable false: the user's daily model-token budget is spent.
+    case "DAILY_BUDGET":
+      return s.errDailyBudget;
     case "NOT_FOUND":
       return s.errNotFound;
     default:

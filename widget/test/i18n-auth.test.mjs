@@ -30,6 +30,8 @@ test("error codes are explained in words, with a fallback for unknown codes", ()
   assert.match(errorText(en, "NETWORK"), /connection/);
   assert.equal(errorText(en, "SOMETHING_NEW"), en.errGeneric);
   assert.match(errorText(strings("pt-BR"), "UNAUTHENTICATED"), /sessão/);
+  assert.match(errorText(en, "DAILY_BUDGET"), /tomorrow/);
+  assert.notEqual(errorText(en, "DAILY_BUDGET"), errorText(en, "RESOURCE_EXHAUSTED"));
 });
 
 test("token claims are read from the JWT payload (base64url, UTF-8)", () => {
