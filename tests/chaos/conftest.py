@@ -73,7 +73,9 @@ def _chaos_mesh(
         "NLU_GEMINI_THRESHOLD": "0",
         "LOG_LEVEL": "WARNING",
     }
-    with running_mesh(stack, tmp_path_factory.mktemp("chaos-keys"), name="chaos", extra_env=env) as mesh:
+    with running_mesh(
+        stack, tmp_path_factory.mktemp("chaos-keys"), name="chaos", extra_env=env, coordinator_replicas=2
+    ) as mesh:
         yield mesh
 
 

@@ -2,9 +2,9 @@
 
 A fault is built from the running system it breaks (`ChaosTarget`), so the list below is plain data:
 `FAULTS` maps a row's name to its builder, and the suite runs one row per entry. Adding a fault is one
-more entry (a second coordinator replica being SIGTERMed is a builder taking the target and returning a
-`Fault` whose inject sends SIGTERM to one replica and whose heal starts it again; `degraded_answer=False`
-because a turn caught on the stopped replica may end in a retryable error).
+more entry.
+
+The mesh runs two coordinator replicas behind the edge, so one of them can be stopped like a rollout does.
 
 `inject()` and `heal()` block (they stop and start real processes): the runner calls them in a thread
 while the chats go on.
@@ -109,6 +109,27 @@ def server_stopped(service: str, label: str, *, degraded_answer: bool) -> FaultB
     return build
 
 
+def coordinator_replica_stopped(target: ChaosTarget) -> Fault:
+    """SIGTERM one of the two coordinator replicas (a rollout's stop: drain, finish in-flight turns, exit),
+    then start it again. A turn the stopping replica refuses is resent by the edge to the other one; a
+    client may still see a retryable error, so this fault has no degraded answer to insist on."""
+    mesh = target.mesh.mesh
+    replica = mesh.replicas("coordinator")[-1]
+
+    def inject() -> None:
+        process = mesh.processes[replica]
+        process.send_signal(signal.SIGTERM)
+        process.wait()
+
+    return Fault(
+        f"SIGTERM {replica} (of 2)",
+        inject,
+        lambda: mesh.start(replica),
+        hold_s=AGENT_DOWN_S,
+        degraded_answer=False,
+    )
+
+
 def model_outage(mode: OutageMode, label: str) -> FaultBuilder:
     """Every Gemini model (primary and fallback) misbehaves as `mode` says, then serves normally again."""
 
@@ -126,6 +147,7 @@ def model_outage(mode: OutageMode, label: str) -> FaultBuilder:
 # The rows of the chaos table, in the order they run.
 FAULTS: dict[str, FaultBuilder] = {
     **{f"kill-{name}": agent_killed(name) for name in AGENTS},
+    "stop-coordinator-replica": coordinator_replica_stopped,
     "redis-down": server_stopped("redis", "Redis", degraded_answer=True),
     "kafka-down": server_stopped("kafka", "Kafka", degraded_answer=True),
     # MongoDB holds the turn and its outbox: without it there is no turn to answer, only a retryable 503.
