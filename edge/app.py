@@ -69,7 +69,10 @@ def _api_handler(route: HttpRoute, current: Callable[[], EdgeState]) -> Handler:
             return error_response(
                 503, "UNAVAILABLE", "sign-in cannot be checked right now; try again shortly", retryable=True
             )
-        if route.server_streaming:
+        # A resume (Last-Event-ID) never starts a turn (coordinator/resume.py): it is the rest of an answer
+        # already admitted and paid for, so neither the message rate nor the daily budget applies to it, and
+        # a widget reconnecting after a drop is not told "too many messages".
+        if route.server_streaming and not request.headers.get("last-event-id"):
             allowed, retry_after_s = await state.turn_limiter.allow(principal.user_id)
             if not allowed:
                 return error_response(
