@@ -63,5 +63,8 @@ def serve(app: Starlette, settings: EdgeSettings) -> None:
         access_log=False,
         loop="uvloop",  # mesh/event_loop.py says why
         http="httptools",
+        # uvicorn would otherwise rewrite the peer from X-Forwarded-For for a loopback peer; which proxies
+        # are believed is the edge's own setting (TRUSTED_PROXIES, edge/client_address.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )

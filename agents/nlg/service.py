@@ -27,7 +27,7 @@ from agents.nlg.prompts import load_prompts
 from mesh.components import listen_address
 from mesh.config import RedisSettings
 from mesh.grpc_server import Registration, service_registration
-from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, StreamInterrupted
+from mesh.llm import LlmClient, LlmSettings, LlmUnavailable, ModelStream, StreamInterrupted
 from mesh.process import AgentSettings, ServiceFactory
 from mesh.storage.redis_store import ResponseCache, make_redis
 from mesh.token_budget import DailyTokenBudget
@@ -60,6 +60,15 @@ class NlgSettings(AgentSettings, LlmSettings, RedisSettings):
         if self.is_configured() and self.nlg_cache_enabled and not self.redis_url:
             raise ValueError("REDIS_URL is required for the response cache (or set NLG_CACHE_ENABLED=false)")
         return self
+
+
+def _tokens_used(request: GeminiRequest, stream: ModelStream, parts: list[str]) -> int:
+    """The answer's tokens from the usage metadata; without it, about four characters a token of prompt and
+    answer."""
+    if stream.total_tokens:
+        return stream.total_tokens
+    prompt = sum(len(p.text or "") for c in request.contents for p in c.parts or [])
+    return (prompt + len("".join(parts))) // 4
 
 
 class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
@@ -143,6 +152,8 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
             # Never cached, never shown. With nothing sent yet the local writer answers from the facts;
             # otherwise the answer ends where the released (clean) text ended.
             log.warning("a model answer was withheld", extra={"reason": exc.reason})
+            # The model was paid for even though nobody sees its answer.
+            await self._budget.spend(inp.user_id, _tokens_used(request, stream, parts))
             if not exc.released:
                 async for message in self._local(inp):
                     yield message
@@ -152,11 +163,7 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
                 done=True, info=self._gemini.info(request, fallback, stream.model)
             )
             return
-        # Without usage metadata, about four characters a token, prompt and answer.
-        estimate = (
-            sum(len(p.text or "") for c in request.contents for p in c.parts or []) + len("".join(parts))
-        ) // 4
-        await self._budget.spend(inp.user_id, stream.total_tokens or estimate)
+        await self._budget.spend(inp.user_id, _tokens_used(request, stream, parts))
         writer = nlg_pb2.WRITER_GEMINI_FALLBACK if stream.fallback else nlg_pb2.WRITER_GEMINI
         info = self._gemini.info(request, writer, stream.model)
         if self._cache is not None and key is not None:
