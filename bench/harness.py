@@ -84,6 +84,8 @@ def running_mesh(
         extra_env={
             "DEV_KEYS_DIR": str(keys),
             "TURN_RATE_BURST": "100000",
+            # Thousands of model turns by a few demo users: the daily budget has its own tests.
+            "DAILY_TOKEN_BUDGET": "1000000000",
             "IP_RATE_BURST": "100000",
             "IP_RATE_PER_S": "100000",
             **(extra_env or {}),

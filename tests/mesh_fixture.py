@@ -147,6 +147,8 @@ def running_mesh(
             "LOG_LEVEL": "INFO",
             # Tests send turns faster than a person; the limiters have tests of their own.
             "TURN_RATE_BURST": "100000",
+            # Thousands of model turns by a few demo users: the daily budget has its own tests.
+            "DAILY_TOKEN_BUDGET": "1000000000",
             "IP_RATE_BURST": "100000",
             "IP_RATE_PER_S": "100000",
             **(extra_env or {}),

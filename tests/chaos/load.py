@@ -29,8 +29,9 @@ RESEND_GRACE_S = 20.0
 
 
 def is_retryable(outcome: TurnOutcome) -> bool:
-    """A failure the server itself called worth resending (its error's `retryable`, or 503 + Retry-After)."""
-    return not outcome.done and (outcome.retryable or outcome.retry_after_s is not None)
+    """A failure the server itself called worth resending: its error's `retryable` (a spent daily budget
+    carries Retry-After too, to midnight, but says retryable false: resending today is no use)."""
+    return not outcome.done and outcome.retryable
 
 
 async def open_conversation(

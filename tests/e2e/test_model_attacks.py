@@ -60,6 +60,9 @@ def gemini_server() -> Iterator[GeminiServer]:
     server.stop()
 
 
+DAILY_BUDGET = 200_000
+
+
 def _mesh_env(stack: Stack, fake: FakeGemini, db: int, *, guard: bool) -> dict[str, str]:
     # A Redis database of its own, emptied first, so no cached answer of an earlier run can answer here.
     redis_url = stack.redis_url.rsplit("/", 1)[0] + f"/{db}"
@@ -72,6 +75,8 @@ def _mesh_env(stack: Stack, fake: FakeGemini, db: int, *, guard: bool) -> dict[s
         "GEMINI_FALLBACK_MODEL": "gemini-2.5-flash-lite",
         "NLU_GEMINI_THRESHOLD": "0",
         "NLG_OUTPUT_GUARD": "true" if guard else "false",
+        # The product's default (running_mesh lifts it for the other suites' thousands of model turns).
+        "DAILY_TOKEN_BUDGET": str(DAILY_BUDGET),
     }
 
 
@@ -213,7 +218,7 @@ def test_model_tokens_are_counted_per_user_and_day_and_a_spent_budget_is_refused
     assert int(store.get(key) or 0) == reported
     assert 0 < store.ttl(key) <= 2 * 86400
 
-    store.set(key, 200_000)  # the default DAILY_TOKEN_BUDGET, spent
+    store.set(key, DAILY_BUDGET)  # spent
     calls = len(echoing_model.requests)
     with httpx.Client(base_url=guarded_mesh.edge_url, timeout=40) as client:
         headers = guarded_mesh.auth(user)
