@@ -48,6 +48,8 @@ def fake_gemini_process() -> Iterator[FakeGeminiProcess]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @pytest.fixture(scope="module")
