@@ -86,6 +86,13 @@ def panel_open(page: Page) -> bool:
 
 def open_panel(page: Page) -> None:
     """Click the launcher and wait until the stored conversation (if any) is shown."""
+    # The launcher appears once the edge's widget config said yes: after a reload that is a fetch away.
+    wait_until(
+        page,
+        "const el = document.querySelector('assist-chat');"
+        "return !!(el && el.shadowRoot && el.shadowRoot.querySelector('#launcher'));",
+        what="the widget's launcher",
+    )
     page.click("#launcher")
     wait_until(
         page, "return !document.querySelector('assist-chat').shadowRoot.querySelector('#panel').hidden;"
