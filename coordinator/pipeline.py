@@ -147,6 +147,7 @@ class TurnPipeline:
             attempt=begin.turn.attempt,
         )
         user_message_id = begin.turn.user_message_id
+        logged = self._events.run_writer(state.turn_id, state.attempt)
         try:
             seq = 0
             async for event in self._run_new(state, user_message_id):
@@ -155,7 +156,7 @@ class TurnPipeline:
                     record_first_text(cohort=cohort, seconds=state.first_text_at - started)
                 seq += 1
                 event.event_id = str(EventId(user_message_id, str(state.attempt), seq))
-                await self._events.append(state.turn_id, state.attempt, seq, event)
+                logged.put(seq, event)
                 yield event
         except BaseException:
             record_turn(cohort=cohort, outcome=TurnOutcome.FAILED, duration_s=time.monotonic() - started)

@@ -10,11 +10,18 @@ An event's id is `<user_message_id>:<run>:<seq>`: `run` is the turn's attempt (a
 runner died is run again, with other text, so its events must not continue the first run's) or `s` for the
 replay of a stored answer; `seq` counts the run's events from 1. The stream's own entry ids are `0-<seq>`,
 so "everything after event k" is XREAD from `0-k`.
+
+A run writes its events behind the stream it sends (`RunEvents`): the client never waits for Redis, and
+events that come close together (the acceptance and the intent, the last text and `done`) go in one round
+trip. A resume that arrives in that short gap finds the stream a few milliseconds behind and follows it live
+(or, when nothing is written yet, falls back to the stored answer), as it does when Redis blinks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +78,13 @@ class TurnEventLog:
         ttl_s: int = 900,
         max_len: int = 4096,
         pause_after_failure_s: float = 1.0,
+        linger_s: float = 0.02,
     ) -> None:
         self._redis = redis
+        # How long a run's writer waits for more events before a round trip (not after the last event).
+        self._linger_s = linger_s
+        # Writers' tasks, referenced until they end (the event loop keeps only weak references).
+        self._writing: set[asyncio.Task[None]] = set()
         self._ttl_s = ttl_s
         self._max_len = max_len
         self._guard = RedisGuard("turn-events", pause_after_failure_s=pause_after_failure_s)
@@ -83,19 +95,30 @@ class TurnEventLog:
 
     async def append(self, turn_id: str, run: int, seq: int, event: coordinator_pb2.ConverseResponse) -> bool:
         """Keep the event; False when it could not be kept (no Redis, or Redis down: the turn goes on)."""
+        return await self.append_many(turn_id, run, [(seq, event)])
+
+    async def append_many(
+        self, turn_id: str, run: int, events: Sequence[tuple[int, coordinator_pb2.ConverseResponse]]
+    ) -> bool:
+        """Keep events (seq, event), in order, in one round trip; False when they could not be kept."""
         redis = self._redis
-        if redis is None:
+        if redis is None or not events:
             return False
         key = self.key(turn_id, run)
 
         async def write() -> bool:
             async with redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(key, {"e": event.SerializeToString()}, id=f"0-{seq}", maxlen=self._max_len)
+                for seq, event in events:
+                    pipe.xadd(key, {"e": event.SerializeToString()}, id=f"0-{seq}", maxlen=self._max_len)
                 pipe.expire(key, self._ttl_s)
                 await pipe.execute()
             return True
 
         return await self._guard.run(write, False)
+
+    def run_writer(self, turn_id: str, run: int) -> RunEvents:
+        """A writer for one run's events that never makes the turn wait (see `RunEvents`)."""
+        return RunEvents(self, turn_id, run, self._linger_s, self._writing)
 
     async def read_after(
         self, turn_id: str, run: int, after_seq: int, *, block_ms: int = 0
@@ -131,3 +154,45 @@ class TurnEventLog:
             return _decoded(entries[0])[0] if entries else None
 
         return await self._guard.run(first, None)
+
+
+class RunEvents:
+    """Writes one run's events behind the turn: `put` never waits; one task writes what is pending.
+
+    The task lingers `linger_s` for more events before each round trip, unless the run's last event is
+    already pending, so a turn costs two or three round trips instead of one per event. Events are written
+    in the order put; a failed write leaves a gap the resumer detects (coordinator/resume.py).
+    """
+
+    def __init__(
+        self, log: TurnEventLog, turn_id: str, run: int, linger_s: float, tasks: set[asyncio.Task[None]]
+    ) -> None:
+        self._log = log
+        self._turn_id = turn_id
+        self._run = run
+        self._linger_s = linger_s
+        self._tasks = tasks
+        self._pending: list[tuple[int, coordinator_pb2.ConverseResponse]] = []
+        self._last_put = False
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, seq: int, event: coordinator_pb2.ConverseResponse) -> None:
+        self._pending.append((seq, event))
+        self._last_put = self._last_put or is_last_event(event)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write_pending())
+            self._tasks.add(self._task)
+            self._task.add_done_callback(self._tasks.discard)
+
+    async def flushed(self) -> None:
+        """Wait until every event put so far is written (or failed to be)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _write_pending(self) -> None:
+        # No await between the loop's test and the task's end: a `put` cannot slip in unseen.
+        while self._pending:
+            if not self._last_put and self._linger_s > 0:
+                await asyncio.sleep(self._linger_s)
+            batch, self._pending = self._pending, []
+            await self._log.append_many(self._turn_id, self._run, batch)

@@ -167,8 +167,15 @@ class ConversationStore:
 
     @unavailable_as_store_error
     async def get_conversation(self, user_id: str, conversation_id: str) -> common_pb2.Conversation | None:
-        """The conversation, or None when it does not exist or belongs to another user (same answer for both)."""
-        doc = await self._conversations.find_one({"_id": conversation_id, "user_id": user_id})
+        """The conversation, or None when it does not exist or belongs to another user (same answer for both).
+
+        Read on every turn (the ownership check): the projection leaves out the history record, up to
+        HISTORY_KEEP turns of text that this answer does not need.
+        """
+        doc = await self._conversations.find_one(
+            {"_id": conversation_id, "user_id": user_id},
+            projection={"user_id": 1, "page_context": 1, "create_time": 1},
+        )
         if doc is None:
             return None
         return common_pb2.Conversation(
