@@ -45,7 +45,7 @@ from mesh.events.kafka import INTERACTIONS_TOPIC
 from mesh.flags import Rollout
 from mesh.intents import SINGLE_TASK_QUESTIONS, TASK_QUESTIONS
 from mesh.storage.mongo import StoreUnavailable
-from mesh.storage.turns import BeginKind, BeginTurn, TurnStore
+from mesh.storage.turns import BeginKind, BeginTurn, HistoryRecord, TurnStore
 from mesh.turn_metrics import TurnOutcome, record_first_text, record_turn
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ class TurnState:
     last_task_id: str = ""
     # When the first answer text was sent (monotonic), for time to first text.
     first_text_at: float | None = None
+    # The conversation's history record as read when the turn was accepted (written at completion).
+    history_record: HistoryRecord | None = None
 
 
 def _event(**kwargs: object) -> coordinator_pb2.ConverseResponse:
@@ -107,13 +109,19 @@ class TurnPipeline:
         self._resumer = TurnResumer(turns, self._events)
 
     async def run(
-        self, user_id: str, request: coordinator_pb2.ConverseRequest, rollout: Rollout
+        self,
+        user_id: str,
+        request: coordinator_pb2.ConverseRequest,
+        rollout: Rollout,
+        history: HistoryRecord | None = None,
     ) -> AsyncIterator[coordinator_pb2.ConverseResponse]:
         """Yield the turn's events. Raises StoreUnavailable before the first event when MongoDB is down.
 
         The user's `rollout` (mesh/flags.py) gives the cohort that labels the turn's event and metrics, and
         the writer asked of NLG; a turn that ends without an answer counts as `failed`. With
         `request.last_event_id` nothing runs: only the events after it are sent (coordinator/resume.py).
+        `history`, the conversation's history record read with the ownership check, is written back with
+        this turn appended without being read again.
         """
         if request.last_event_id:
             async for event in self._resumer.resume(user_id, request):
@@ -145,6 +153,7 @@ class TurnPipeline:
             turn_id=begin.turn.turn_id,
             rollout=rollout,
             attempt=begin.turn.attempt,
+            history_record=history,
         )
         user_message_id = begin.turn.user_message_id
         logged = self._events.run_writer(state.turn_id, state.attempt)
@@ -268,6 +277,7 @@ class TurnPipeline:
             events=[(INTERACTIONS_TOPIC, state.request.conversation_id, envelope)],
             conversation_id=state.request.conversation_id,
             user_text=state.text,  # screened: later prompts carry this history to the model
+            history=state.history_record,
         )
         if stored:
             if blocked:

@@ -24,7 +24,7 @@ from mesh.retry_policy import NO_RETRY, PUSHBACK_METADATA_KEY
 from mesh.storage.conversation_list import BadPageToken, page_size_of
 from mesh.storage.mongo import StoreUnavailable
 from mesh.storage.study import StudyStore
-from mesh.storage.turns import ConversationStore, TurnStore
+from mesh.storage.turns import ConversationStore, HistoryRecord, TurnStore
 from mesh.turn_metrics import record_feedback, record_satisfaction
 
 log = logging.getLogger(__name__)
@@ -102,14 +102,18 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
             )
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         try:
-            await self._require_conversation(user_id, request.conversation_id)
+            history = await self._conversations.owned_history(user_id, request.conversation_id)
+            if history is None:
+                raise NotFound(f"no conversation {request.conversation_id}")
         except BaseException as exc:
             self._admission.leave()
             self._note_store_failure(exc)
             raise
         queue: asyncio.Queue[object] = asyncio.Queue()
         rollout = self._flags.rollout(user_id)
-        task = asyncio.create_task(self._run_turn(user_id, request, rollout, context.time_remaining(), queue))
+        task = asyncio.create_task(
+            self._run_turn(user_id, request, rollout, context.time_remaining(), queue, history)
+        )
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         task.add_done_callback(lambda _: self._admission.leave())
@@ -129,11 +133,12 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServiceServicer):
         rollout: Rollout,
         time_left: float | None,
         queue: asyncio.Queue[object],
+        history: HistoryRecord | None = None,
     ) -> None:
         """Run the turn to its end even if the caller disconnects; events go to the caller's queue."""
         with turn_deadline(time_left):
             try:
-                async for event in self._pipeline.run(user_id, request, rollout):
+                async for event in self._pipeline.run(user_id, request, rollout, history):
                     queue.put_nowait(event)
             except BaseException as exc:  # handed to the caller, which maps it to a status
                 if isinstance(exc, StoreUnavailable):  # logged and counted where it happened (mesh/storage)

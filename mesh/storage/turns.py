@@ -43,6 +43,28 @@ _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 HISTORY_KEEP = 20
 
 
+@dataclass(frozen=True)
+class HistoryRecord:
+    """A conversation's history record as read: its entries and the version its compare-and-set checks.
+
+    The coordinator reads it with the ownership check at a turn's start and hands it to the turn's
+    completion, which then writes the record without reading it again (one MongoDB operation per turn
+    less); when another turn changed it meanwhile, the compare-and-set fails and the record is read anew.
+    """
+
+    entries: list[Document]
+    version: int | None  # None: never written (a conversation stored before the record existed)
+
+
+HISTORY_FIELDS = {"recent_turns": 1, "history_version": 1}
+
+
+def _history_of(doc: Document | None) -> HistoryRecord | None:
+    if doc is None:
+        return None
+    return HistoryRecord(list(doc.get("recent_turns") or []), doc.get("history_version"))
+
+
 def timestamp(value: datetime) -> Timestamp:
     """A protobuf Timestamp for an aware datetime."""
     ts = Timestamp()
@@ -194,6 +216,15 @@ class ConversationStore:
         )
 
     @unavailable_as_store_error
+    async def owned_history(self, user_id: str, conversation_id: str) -> HistoryRecord | None:
+        """The conversation's history record, or None when it does not exist or is another user's."""
+        return _history_of(
+            await self._conversations.find_one(
+                {"_id": conversation_id, "user_id": user_id}, projection=HISTORY_FIELDS
+            )
+        )
+
+    @unavailable_as_store_error
     async def history(self, user_id: str, conversation_id: str, n: int) -> list[tuple[str, str]] | None:
         """The last `n` completed turns as (user text, answer), oldest first; None when not the user's.
 
@@ -212,28 +243,41 @@ class ConversationStore:
         entries: list[Document] = doc["recent_turns"][-n:]
         return [(e["user_text"], e["answer"]) for e in entries]
 
-    async def remember(self, conversation_id: str, entry: Document, *, attempts: int = 3) -> None:
+    async def remember(
+        self,
+        conversation_id: str,
+        entry: Document,
+        *,
+        known: HistoryRecord | None = None,
+        attempts: int = 3,
+    ) -> None:
         """Append `entry` ({turn_id, user_text, answer}) to the history record, keeping the last HISTORY_KEEP.
 
         A compare-and-set on `history_version`, retried when another turn changed the record meanwhile. The
         whole array is written (`$set`): FerretDB ignores `$push`'s `$slice`. FerretDB applies conditional
         updates without isolation, so two turns of ONE conversation completing at the same instant may keep
-        only one of the two entries there: the prompt then misses that turn, nothing else does.
+        only one of the two entries there: the prompt then misses that turn, nothing else does. With `known`
+        (the record as read at the turn's start) the first attempt writes without reading.
         """
-        for _ in range(attempts):
-            doc = await self._conversations.find_one(
-                {"_id": conversation_id}, projection={"recent_turns": 1, "history_version": 1}
+        for attempt in range(attempts):
+            record = (
+                known if attempt == 0 and known is not None else await self._history_record(conversation_id)
             )
-            if doc is None:
+            if record is None:
                 return
-            kept = [e for e in doc.get("recent_turns") or [] if e.get("turn_id") != entry["turn_id"]]
-            version = doc.get("history_version")
+            kept = [e for e in record.entries if e.get("turn_id") != entry["turn_id"]]
             guard: Document = {"_id": conversation_id}
-            guard["history_version"] = version if version is not None else {"$exists": False}
-            record = {"recent_turns": [*kept, entry][-HISTORY_KEEP:], "history_version": (version or 0) + 1}
-            if (await self._conversations.update_one(guard, {"$set": record})).modified_count == 1:
+            guard["history_version"] = record.version if record.version is not None else {"$exists": False}
+            version = (record.version or 0) + 1
+            update = {"recent_turns": [*kept, entry][-HISTORY_KEEP:], "history_version": version}
+            if (await self._conversations.update_one(guard, {"$set": update})).modified_count == 1:
                 return
         log.warning("history record of conversation %s not updated: it kept changing", conversation_id)
+
+    async def _history_record(self, conversation_id: str) -> HistoryRecord | None:
+        return _history_of(
+            await self._conversations.find_one({"_id": conversation_id}, projection=HISTORY_FIELDS)
+        )
 
 
 class TurnStore:
@@ -354,6 +398,7 @@ class TurnStore:
         attempt: int | None = None,
         conversation_id: str = "",
         user_text: str = "",
+        history: HistoryRecord | None = None,
     ) -> bool:
         """Store the answer and its outbox entries in ONE update of the turn document; True when stored.
 
@@ -361,7 +406,8 @@ class TurnStore:
         rewritten) or, when `attempt` is given, when another request took the turn over since. `events` are
         (topic, key, envelope) triples; the relay publishes them after this returns. A caller that knows the
         turn's `conversation_id` and `user_text` passes them, which spares re-reading the turn to append it
-        to the conversation's history record.
+        to the conversation's history record; `history`, the record as read when the turn began, spares
+        reading the record again (see `HistoryRecord`).
         """
         now = utcnow()
         condition: Document = {"_id": turn_id, "state": "pending"}
@@ -387,10 +433,17 @@ class TurnStore:
         )
         if result.modified_count != 1:
             return False
-        await self._remember(turn_id, answer, conversation_id, user_text)
+        await self._remember(turn_id, answer, conversation_id, user_text, history)
         return True
 
-    async def _remember(self, turn_id: str, answer: str, conversation_id: str, user_text: str) -> None:
+    async def _remember(
+        self,
+        turn_id: str,
+        answer: str,
+        conversation_id: str,
+        user_text: str,
+        history: HistoryRecord | None = None,
+    ) -> None:
         """Append a completed turn to its conversation's history record (`ConversationStore.remember`).
 
         After the turn's own write, so the answer and its events never wait on it; a failure here costs the
@@ -405,7 +458,7 @@ class TurnStore:
                     return
                 conversation_id, user_text = turn["conversation_id"], turn["text"]
             entry = {"turn_id": turn_id, "user_text": user_text, "answer": answer}
-            await ConversationStore(self._db).remember(conversation_id, entry)
+            await ConversationStore(self._db).remember(conversation_id, entry, known=history)
         except ConnectionFailure as exc:
             log.warning(
                 "history record not updated for turn %s: MongoDB unavailable (%s)",

@@ -10,7 +10,7 @@ from assist.v1 import common_pb2, events_pb2, nlg_pb2
 
 from mesh.storage.feedback import FeedbackStore
 from mesh.storage.mongo import Database, NotFoundError
-from mesh.storage.turns import HISTORY_KEEP, BeginKind, ConversationStore, TurnStore
+from mesh.storage.turns import HISTORY_KEEP, BeginKind, ConversationStore, HistoryRecord, TurnStore
 
 pytestmark = pytest.mark.stack
 
@@ -205,6 +205,40 @@ async def test_a_turn_completed_twice_is_remembered_once(db: Database) -> None:
     assert await _complete(turns, begun.turn.turn_id)
     assert not await _complete(turns, begun.turn.turn_id, answer="a second answer")
     assert await conversations.history("u1", cid, 6) == [("what is due?", "the answer")]
+
+
+async def test_the_record_read_when_the_turn_began_is_written_back_without_reading_it_again(
+    db: Database,
+) -> None:
+    conversations, turns = ConversationStore(db), TurnStore(db)
+    cid = (await conversations.create_conversation("u1", PAGE)).conversation_id
+    read = await conversations.owned_history("u1", cid)
+    assert read == HistoryRecord([], 0)
+    assert await conversations.owned_history("u2", cid) is None
+    # Entries only this copy holds: if the completion read the record again, they would not be stored.
+    only_here = {"turn_id": "t-0", "user_text": "kept from the copy", "answer": "a0"}
+    begun = await turns.begin_turn(cid, "u1", "m-1", "what is due?", PAGE, lease_seconds=30)
+    copy = HistoryRecord([only_here], read.version)
+    assert await _complete(
+        turns, begun.turn.turn_id, conversation_id=cid, user_text="what is due?", history=copy
+    )
+    assert await conversations.history("u1", cid, 6) == [
+        ("kept from the copy", "a0"),
+        ("what is due?", "the answer"),
+    ]
+
+
+async def test_a_record_changed_since_the_turn_began_is_read_again_and_keeps_both_turns(db: Database) -> None:
+    conversations, turns = ConversationStore(db), TurnStore(db)
+    cid = (await conversations.create_conversation("u1", PAGE)).conversation_id
+    first = await turns.begin_turn(cid, "u1", "m-1", "first?", PAGE, lease_seconds=30)
+    stale = await conversations.owned_history("u1", cid)
+    second = await turns.begin_turn(cid, "u1", "m-2", "second?", PAGE, lease_seconds=30)
+    assert await _complete(turns, second.turn.turn_id, answer="a2", conversation_id=cid, user_text="second?")
+    assert await _complete(
+        turns, first.turn.turn_id, answer="a1", conversation_id=cid, user_text="first?", history=stale
+    )
+    assert await conversations.history("u1", cid, 6) == [("second?", "a2"), ("first?", "a1")]
 
 
 async def test_history_of_a_conversation_stored_before_the_record_falls_back_to_its_turns(
