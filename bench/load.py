@@ -7,6 +7,9 @@ Parts (`--parts`, all by default):
   median turn, our CPU and the database server's per turn, a 300-turn conversation's first and last 50.
 - concurrency: 16 and 64 chats for `--window` seconds: turns/s, median, p95, failed and refused turns.
 - idle: CPU of the whole stack over `--idle-window` seconds, the mesh idle on the largest seeded database.
+- tracing: what tracing costs a turn: the mesh as configured (every turn traced and exported when an OTLP
+  endpoint is set, as the chart's default sampler does) beside a second mesh whose sampler keeps no trace,
+  turns alternating at concurrency 1: our CPU per turn for each.
 Figures are printed, never asserted; the goals of issue 8 are printed beside them.
 """
 
@@ -16,7 +19,7 @@ import argparse
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bench import report
 from bench.cpu import DATABASE_SERVER, CpuWindow, Watched, resident_mb, stack_servers
@@ -26,7 +29,7 @@ from bench.seed import database_name, ensure_seeded, give_users_tasks
 from bench.skeleton import running_skeleton
 from bench.sse import TurnOutcome
 
-PARTS = ("skeleton", "sizes", "concurrency", "idle")
+PARTS = ("skeleton", "sizes", "concurrency", "idle", "tracing")
 NO_MODEL = {"GEMINI_API_KEY": "", "GOOGLE_GENAI_USE_VERTEXAI": "false"}
 TOKEN_REUSE_S = 600.0  # tokens live 15 minutes; sign a new one well before
 
@@ -157,6 +160,35 @@ def skeleton_and_load(args: argparse.Namespace, parts: set[str], findings: Findi
                 findings.failed_at[n] = alone.failed
 
 
+def tracing_price(args: argparse.Namespace) -> None:
+    """Our CPU per turn with every turn traced (as configured) and with no turn sampled, side by side."""
+    untraced_env = {**NO_MODEL, "OTEL_TRACES_SAMPLER": "always_off"}
+    with running_mesh(NO_MODEL) as traced, running_mesh(untraced_env) as untraced:
+        prepare_users(traced, ["bench-user"])
+        prepare_users(untraced, ["bench-user"])
+        targets = [mesh_target(traced), replace(mesh_target(untraced), name="untraced")]
+        procs = {
+            "mesh": watched_mesh(traced),
+            "untraced": [Watched(f"untraced:{w.name}", w.pid) for w in watched_mesh(untraced)],
+        }
+        exported = "exported to " + traced.mesh.env.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT", "nowhere (no endpoint)"
+        )
+        print(f"\n== 5. the price of tracing: every turn traced ({exported}) vs none sampled, alternating")
+        window = CpuWindow([*procs["mesh"], *procs["untraced"]])
+        outcomes = asyncio.run(
+            alternating_turns(targets, args.turns, user="bench-user", on_measured_start=window.start)
+        )
+        used = window.stop()
+        cost = {name: _cpu_ms(used, [w.name for w in procs[name]], outcomes[name]) for name in procs}
+        print(report.latency_line("turn, every turn traced", outcomes["mesh"]))
+        print(report.latency_line("turn, no turn sampled", outcomes["untraced"]))
+        print(
+            f"  our CPU per turn: traced {cost['mesh']:.1f} ms, not sampled {cost['untraced']:.1f} ms "
+            f"(traced/untraced {report.ratio(cost['mesh'], cost['untraced'])})"
+        )
+
+
 def _cpu_ms(used: dict[str, float], names: list[str], outcomes: list[TurnOutcome]) -> float:
     return sum(used[n] for n in names) * 1000 / max(1, len(outcomes))
 
@@ -278,4 +310,6 @@ def run(args: argparse.Namespace) -> None:
         skeleton_and_load(args, parts, findings)
     if parts & {"sizes", "idle"}:
         sizes_and_idle(args, parts, findings)
+    if "tracing" in parts:
+        tracing_price(args)
     print_goals(findings)
