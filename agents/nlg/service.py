@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 
 import grpc
@@ -136,11 +136,9 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
                 yield message
             return
         parts: list[str] = []
-        guard = self._gemini.leak_guard if self._output_guard else None
         try:
-            async with aclosing(stream.chunks()) as chunks:
-                released = guard.release(chunks) if guard else chunks
-                async for chunk in released:
+            async with aclosing(self._checked(stream)) as chunks:
+                async for chunk in chunks:
                     parts.append(chunk)
                     yield nlg_pb2.StreamGenerateResponse(delta=chunk)
         except StreamInterrupted as exc:
@@ -173,6 +171,16 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
             )
         yield nlg_pb2.StreamGenerateResponse(done=True, info=info)
 
+    async def _checked(self, stream: ModelStream) -> AsyncGenerator[str]:
+        """The model's text as the output check releases it (agents/nlg/leak_guard.py; all of it with the
+        check off). Raises AnswerLeaked when it withholds the rest, StreamInterrupted when the model breaks off.
+        """
+        assert self._gemini is not None
+        guard = self._gemini.leak_guard if self._output_guard else None
+        async with aclosing(stream.chunks()) as chunks:
+            async for chunk in guard.release(chunks) if guard else chunks:
+                yield chunk
+
     async def _carry_on(
         self, inp: nlg_pb2.GenerationInput, request: GeminiRequest, sent: str, broke_off: str, deadline: float
     ) -> Stream:
@@ -188,12 +196,10 @@ class NlgServicer(nlg_pb2_grpc.NlgServiceServicer):
                 log.warning("no model could continue the answer", extra={"reason": str(exc)[:500]})
             else:
                 # The continuation passes the same output check as a first answer.
-                guard = self._gemini.leak_guard if self._output_guard else None
                 continued: list[str] = []
                 try:
-                    async with aclosing(stream.chunks()) as chunks:
-                        released = guard.release(chunks) if guard else chunks
-                        async for chunk in released:
+                    async with aclosing(self._checked(stream)) as chunks:
+                        async for chunk in chunks:
                             continued.append(chunk)
                             yield nlg_pb2.StreamGenerateResponse(delta=chunk)
                 except StreamInterrupted as exc:
