@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+import redis
 
 from demo.keyring import load_or_create
 from demo.seed import seed_demo_tasks, seed_host_database
@@ -24,7 +25,42 @@ from devtools.launcher import ROOT, Mesh, plan_mesh
 from mesh.auth import TokenSigner
 from mesh.tls import coordinator_channel
 from testing.flag_files import DEV_FLAGS, write_flags_file
+from testing.gemini_server import GeminiServer
 from tests.local_stack import Stack, mongo_uri_for
+
+PRIMARY_MODEL = "gemini-2.5-flash"
+FALLBACK_MODEL = "gemini-2.5-flash-lite"
+
+# The Redis database of each test that needs one to itself, emptied before use, so no answer cached or event
+# logged by an earlier run answers there. One table, so that no two suites share one by accident; every other
+# mesh uses the stack's database 0.
+OWN_REDIS_DB = {"chaos": 6, "gemini": 7, "resume": 8, "inj": 9, "injctl": 10, "ip-limit": 5}
+
+
+# Model retries in tens of milliseconds, for suites that script failures and wait for the fallback.
+FAST_MODEL_RETRIES = {"GEMINI_BACKOFF_INITIAL_S": "0.05", "GEMINI_BACKOFF_MAX_S": "0.2"}
+
+
+def own_redis_url(stack_redis_url: str, owner: str) -> str:
+    """The URL of `owner`'s own Redis database (OWN_REDIS_DB), emptied."""
+    url = stack_redis_url.rsplit("/", 1)[0] + f"/{OWN_REDIS_DB[owner]}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def fake_gemini_env(stack: Stack, base_url: str, mesh_name: str, **more: str) -> dict[str, str]:
+    """The environment of a mesh whose NLG agent runs the real google-genai SDK against the fake Gemini at
+    `base_url`, on its own Redis database (named after the mesh in OWN_REDIS_DB); `more` adds or overrides."""
+    return {
+        "REDIS_URL": own_redis_url(stack.redis_url, mesh_name),
+        "GEMINI_API_KEY": "fake-key",
+        "GEMINI_BASE_URL": base_url,
+        "GEMINI_MODEL": PRIMARY_MODEL,
+        "GEMINI_FALLBACK_MODEL": FALLBACK_MODEL,
+        # The local classifier answers every message, so only the writer talks to the fake.
+        "NLU_GEMINI_THRESHOLD": "0",
+        **more,
+    }
 
 
 @dataclass
@@ -169,3 +205,12 @@ def mesh_up(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     no_model = {"GEMINI_API_KEY": "", "GOOGLE_GENAI_USE_VERTEXAI": "false"}
     with running_mesh(stack, tmp_path_factory.mktemp("dev-keys"), extra_env=no_model) as mesh:
         yield mesh
+
+
+@pytest.fixture(scope="session")
+def gemini_server() -> Iterator[GeminiServer]:
+    """The fake Gemini API in this process (tests reset it and script its answers)."""
+    server = GeminiServer()
+    server.start()
+    yield server
+    server.stop()

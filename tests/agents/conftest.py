@@ -1,4 +1,4 @@
-"""Fixtures for the agents' tests: the fake Gemini server, model clients pointed at it, and NLG servers.
+"""Fixtures for the agents' tests: the fake Gemini (tests/mesh_fixture.py), model clients pointed at it, NLG servers.
 
 The fake runs once per session (a real HTTP server on a free port); each test gets it reset, with an empty
 script and an empty record. Clients talk to it through the real google-genai SDK.
@@ -17,17 +17,10 @@ from agents.nlg.service import NlgServicer
 from mesh.grpc_server import create_server, service_registration
 from mesh.llm import LlmClient, LlmSettings
 from testing.gemini_server import FakeGemini, GeminiServer
+from tests.mesh_fixture import FALLBACK_MODEL, PRIMARY_MODEL
 
-PRIMARY = "gemini-2.5-flash"
-FALLBACK = "gemini-2.5-flash-lite"
-
-
-@pytest.fixture(scope="session")
-def gemini_server() -> Iterator[GeminiServer]:
-    server = GeminiServer()
-    server.start()
-    yield server
-    server.stop()
+PRIMARY = PRIMARY_MODEL
+FALLBACK = FALLBACK_MODEL
 
 
 @pytest.fixture

@@ -13,16 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-import redis
 
 from devtools.launcher import ROOT
 from tests.chaos.faults import ChaosTarget, FakeGeminiProcess
 from tests.chaos.report import ChaosRow, markdown, write_table
 from tests.local_stack import Stack
-from tests.mesh_fixture import MeshUnderTest, running_mesh
+from tests.mesh_fixture import MeshUnderTest, fake_gemini_env, running_mesh
 
-PRIMARY = "gemini-2.5-flash"
-FALLBACK = "gemini-2.5-flash-lite"
 CHATS = 32
 TABLE_FILE = ROOT / "test-artifacts" / "chaos.md"
 
@@ -62,19 +59,7 @@ def chaos_target(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def _chaos_mesh(
     stack: Stack, tmp_path_factory: pytest.TempPathFactory, fake: FakeGeminiProcess
 ) -> Iterator[MeshUnderTest]:
-    # A Redis database of its own, emptied first, so no answer cached by an earlier run answers here.
-    redis_url = stack.redis_url.rsplit("/", 1)[0] + "/6"
-    redis.Redis.from_url(redis_url).flushdb()
-    env = {
-        "REDIS_URL": redis_url,
-        "GEMINI_API_KEY": "fake-key",
-        "GEMINI_BASE_URL": fake.base_url,
-        "GEMINI_MODEL": PRIMARY,
-        "GEMINI_FALLBACK_MODEL": FALLBACK,
-        # The local classifier answers every message, so only the writer depends on the model.
-        "NLU_GEMINI_THRESHOLD": "0",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = fake_gemini_env(stack, fake.base_url, "chaos", LOG_LEVEL="WARNING")
     with running_mesh(
         stack, tmp_path_factory.mktemp("chaos-keys"), name="chaos", extra_env=env, coordinator_replicas=2
     ) as mesh:

@@ -10,45 +10,30 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
 
 from testing.gemini_server import FakeGemini, GeminiServer, answer, error
 from testing.sse import TurnResult, new_conversation, send_message
 from tests.local_stack import Stack
-from tests.mesh_fixture import MeshUnderTest, running_mesh
+from tests.mesh_fixture import (
+    FALLBACK_MODEL,
+    FAST_MODEL_RETRIES,
+    PRIMARY_MODEL,
+    MeshUnderTest,
+    fake_gemini_env,
+    running_mesh,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PRIMARY = "gemini-2.5-flash"
-FALLBACK = "gemini-2.5-flash-lite"
-
-
-@pytest.fixture(scope="module")
-def gemini_server() -> Iterator[GeminiServer]:
-    server = GeminiServer()
-    server.start()
-    yield server
-    server.stop()
+PRIMARY = PRIMARY_MODEL
+FALLBACK = FALLBACK_MODEL
 
 
 @pytest.fixture(scope="module")
 def gemini_mesh(
     stack: Stack, gemini_server: GeminiServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MeshUnderTest]:
-    # A Redis database of its own, emptied first, so answers cached by an earlier run cannot answer here.
-    redis_url = stack.redis_url.rsplit("/", 1)[0] + "/7"
-    redis.Redis.from_url(redis_url).flushdb()
-    env = {
-        "REDIS_URL": redis_url,
-        "GEMINI_API_KEY": "fake-key",
-        "GEMINI_BASE_URL": gemini_server.fake.base_url,
-        "GEMINI_MODEL": PRIMARY,
-        "GEMINI_FALLBACK_MODEL": FALLBACK,
-        "GEMINI_BACKOFF_INITIAL_S": "0.05",
-        "GEMINI_BACKOFF_MAX_S": "0.2",
-        # The local classifier answers every message here, so only the writer talks to the fake.
-        "NLU_GEMINI_THRESHOLD": "0",
-    }
+    env = fake_gemini_env(stack, gemini_server.fake.base_url, "gemini", **FAST_MODEL_RETRIES)
     with running_mesh(stack, tmp_path_factory.mktemp("gemini-keys"), name="gemini", extra_env=env) as mesh:
         yield mesh
 

@@ -10,26 +10,22 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
 
 from tests.edge_process import extra_edge
-from tests.mesh_fixture import MeshUnderTest
+from tests.mesh_fixture import MeshUnderTest, own_redis_url
 
 pytestmark = pytest.mark.e2e
 
 # Three requests per address, then one more every 100 s: the fourth inside a test is always over.
 STRICT = {"IP_RATE_BURST": "3", "IP_RATE_PER_S": "0.01"}
-# The strict edges keep their buckets in a Redis database of their own: the mesh's edge (and any other
-# process of the stack) counts 127.0.0.1 in database 0 with a huge allowance, refilling the shared bucket.
-REDIS_DB = 5
+# The strict edges keep their buckets in a Redis database of their own (OWN_REDIS_DB): the mesh's edge (and
+# any other process of the stack) counts 127.0.0.1 in database 0 with a huge allowance, refilling that bucket.
 
 
 @pytest.fixture
 def strict(mesh_up: MeshUnderTest) -> dict[str, str]:
     """The strict edges' settings, on a Redis database where the loopback address starts with a full bucket."""
-    url = mesh_up.mesh.env["REDIS_URL"].rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    redis.Redis.from_url(url).delete("assist:ratelimit:ip:127.0.0.1")
-    return {**STRICT, "REDIS_URL": url}
+    return {**STRICT, "REDIS_URL": own_redis_url(mesh_up.mesh.env["REDIS_URL"], "ip-limit")}
 
 
 def _documentation_address() -> str:

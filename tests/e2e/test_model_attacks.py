@@ -31,7 +31,7 @@ import redis
 from testing.gemini_server import FakeGemini, GeminiServer, obey
 from testing.sse import TurnResult, new_conversation, send_message
 from tests.local_stack import Stack
-from tests.mesh_fixture import MeshUnderTest, running_mesh
+from tests.mesh_fixture import MeshUnderTest, fake_gemini_env, running_mesh
 from tests.secret_scan import jaeger_spans, scan_logs, scan_spans
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -52,32 +52,19 @@ SYSTEM_LINES = (
 )
 
 
-@pytest.fixture(scope="module")
-def gemini_server() -> Iterator[GeminiServer]:
-    server = GeminiServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 DAILY_BUDGET = 200_000
 
 
-def _mesh_env(stack: Stack, fake: FakeGemini, db: int, *, guard: bool) -> dict[str, str]:
-    # A Redis database of its own, emptied first, so no cached answer of an earlier run can answer here.
-    redis_url = stack.redis_url.rsplit("/", 1)[0] + f"/{db}"
-    redis.Redis.from_url(redis_url).flushdb()
-    return {
-        "REDIS_URL": redis_url,
-        "GEMINI_API_KEY": MODEL_KEY,
-        "GEMINI_BASE_URL": fake.base_url,
-        "GEMINI_MODEL": "gemini-2.5-flash",
-        "GEMINI_FALLBACK_MODEL": "gemini-2.5-flash-lite",
-        "NLU_GEMINI_THRESHOLD": "0",
-        "NLG_OUTPUT_GUARD": "true" if guard else "false",
+def _mesh_env(stack: Stack, fake: FakeGemini, mesh_name: str, *, guard: bool) -> dict[str, str]:
+    return fake_gemini_env(
+        stack,
+        fake.base_url,
+        mesh_name,
+        GEMINI_API_KEY=MODEL_KEY,
+        NLG_OUTPUT_GUARD="true" if guard else "false",
         # The product's default (running_mesh lifts it for the other suites' thousands of model turns).
-        "DAILY_TOKEN_BUDGET": str(DAILY_BUDGET),
-    }
+        DAILY_TOKEN_BUDGET=str(DAILY_BUDGET),
+    )
 
 
 @pytest.fixture
@@ -146,7 +133,7 @@ def _shown(turn: TurnResult) -> str:
 def guarded_mesh(
     stack: Stack, gemini_server: GeminiServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MeshUnderTest]:
-    env = _mesh_env(stack, gemini_server.fake, 8, guard=True)
+    env = _mesh_env(stack, gemini_server.fake, "inj", guard=True)
     with running_mesh(stack, tmp_path_factory.mktemp("inj-keys"), name="inj", extra_env=env) as mesh:
         yield mesh
 
@@ -173,7 +160,7 @@ def test_control_without_the_output_check_the_same_attack_leaks_the_canary(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """The defence bypassed (NLG_OUTPUT_GUARD=false): the obeying model's answer reaches the person."""
-    env = _mesh_env(stack, obeying_model, 9, guard=False)
+    env = _mesh_env(stack, obeying_model, "injctl", guard=False)
     keys = tmp_path_factory.mktemp("inj-control-keys")
     with running_mesh(stack, keys, name="injctl", extra_env=env) as mesh:
         victim, _ = _plant_tasks(stack)

@@ -13,48 +13,35 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-import redis
 
 from testing.gemini_server import FakeGemini, GeminiServer, answer, cut, error
 from testing.sse import TurnResult, new_conversation, send_message
 from tests.local_stack import Stack
-from tests.mesh_fixture import MeshUnderTest, running_mesh
+from tests.mesh_fixture import (
+    FALLBACK_MODEL,
+    FAST_MODEL_RETRIES,
+    PRIMARY_MODEL,
+    MeshUnderTest,
+    fake_gemini_env,
+    running_mesh,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PRIMARY = "gemini-2.5-flash"
-FALLBACK = "gemini-2.5-flash-lite"
+PRIMARY = PRIMARY_MODEL
+FALLBACK = FALLBACK_MODEL
 QUESTION = "Tell me something general about planning work"
 WORDS = tuple(f"word{i} " for i in range(8))
-
-
-@pytest.fixture(scope="module")
-def gemini_server() -> Iterator[GeminiServer]:
-    server = GeminiServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
 def resume_mesh(
     stack: Stack, gemini_server: GeminiServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MeshUnderTest]:
-    # A Redis database of its own, emptied first: no cached answer or event log from an earlier run.
-    redis_url = stack.redis_url.rsplit("/", 1)[0] + "/8"
-    redis.Redis.from_url(redis_url).flushdb()
-    env = {
-        "REDIS_URL": redis_url,
-        "GEMINI_API_KEY": "fake-key",
-        "GEMINI_BASE_URL": gemini_server.fake.base_url,
-        "GEMINI_MODEL": PRIMARY,
-        "GEMINI_FALLBACK_MODEL": FALLBACK,
-        "GEMINI_BACKOFF_INITIAL_S": "0.05",
-        "GEMINI_BACKOFF_MAX_S": "0.2",
-        "NLU_GEMINI_THRESHOLD": "0",
-        # Every answer is generated: a cached one would hide a second generation.
-        "NLG_CACHE_ENABLED": "false",
-    }
+    # Every answer is generated: a cached one would hide a second generation.
+    env = fake_gemini_env(
+        stack, gemini_server.fake.base_url, "resume", **FAST_MODEL_RETRIES, NLG_CACHE_ENABLED="false"
+    )
     with running_mesh(stack, tmp_path_factory.mktemp("resume-keys"), name="resume", extra_env=env) as mesh:
         yield mesh
 
