@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -240,7 +241,9 @@ class Skeleton:
         return {name: proc.pid for name, proc in self.processes.items()}
 
 
-def _wait_healthy(url: str, processes: dict[str, subprocess.Popen[bytes]], timeout_s: float = 30.0) -> None:
+def _wait_healthy(url: str, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    # As long as the mesh is given (devtools/launcher.py): five processes importing grpc on a busy machine.
+    timeout_s = float(os.environ.get("MESH_READY_TIMEOUT_S") or 60.0)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for name, proc in processes.items():
@@ -252,7 +255,7 @@ def _wait_healthy(url: str, processes: dict[str, subprocess.Popen[bytes]], timeo
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise TimeoutError("the skeleton's edge did not answer /healthz")
+    raise TimeoutError(f"the skeleton's edge did not answer /healthz within {timeout_s:.0f} s")
 
 
 @contextmanager
