@@ -131,6 +131,7 @@ class OutboxRelay:
         self._backoff_cap_s = backoff_cap_s
         self._leases: dict[str, _Lease] = {}
         self._standby_until: dict[str, float] = {}  # when another relay's lease we saw runs out
+        self.batch_was_full = False  # the last pass read a full batch somewhere: more may be waiting
 
     @property
     def held_collections(self) -> list[str]:
@@ -148,6 +149,7 @@ class OutboxRelay:
 
     async def _run_pass(self) -> int:
         published = 0
+        self.batch_was_full = False
         for collection in self._collections:
             if await self._hold_lease(collection):
                 published += await self._relay_collection(collection)
@@ -156,6 +158,7 @@ class OutboxRelay:
     async def _relay_collection(self, collection: str) -> int:
         docs = await self._pending(collection)
         set_outbox_backlog(collection, len(docs))
+        self.batch_was_full = self.batch_was_full or len(docs) >= self._batch_size
         if not docs:
             return 0
         await self._started_producer()  # fail the whole pass at once when Kafka is down
@@ -201,8 +204,14 @@ class OutboxRelay:
                 if failures:
                     log.info("relay %s: delivering again after %d failed attempts", self.relay_id, failures)
                 failures = 0
-                if published:
-                    idle_passes = 0
+                if published and self.batch_was_full:
+                    idle_passes = 0  # a backlog: the next batch at once
+                elif published:
+                    # Everything pending went out. The pass right after would find nothing (5 queries for no
+                    # event, most of a quiet site's per-event cost), so it is skipped: the relay waits as it
+                    # would after that empty pass, and its idle intervals stay the same.
+                    idle_passes = 1
+                    await _wait(stop, min(self._idle_max_s, self._idle_s))
                 else:
                     # A quiet outbox is polled less and less often (each pass is a query), up to idle_max_s.
                     idle_passes += 1

@@ -18,7 +18,7 @@ from mesh.storage.mongo import Database, Document, ensure_indexes
 from outbox_relay.relay import OUTBOX_COLLECTIONS, OutboxRelay, lease_resource
 from tests.events.kafka_helpers import create_topic, event_id_counts, read_topic
 from tests.local_stack import Stack, mongo_uri_for
-from tests.outbox_relay.outbox_helpers import completed_turns, factory, pending_documents
+from tests.outbox_relay.outbox_helpers import completed_turns, factory, pending_documents, until_drained
 
 SHORT_LEASE_S = 2.0
 
@@ -239,3 +239,24 @@ async def test_a_batch_of_n_documents_is_published_in_one_pass_with_n_updates_an
         await relay.close()
     counts = event_id_counts(await read_topic(stack.kafka_bootstrap, topic, n))
     assert set(counts) == set(expected) and set(counts.values()) == {1}
+
+
+@pytest.mark.stack
+async def test_after_publishing_all_that_was_pending_the_relay_waits_instead_of_polling_again_at_once(
+    stack: Stack, monitored: tuple[Database, _Commands], topic: str
+) -> None:
+    db, commands = monitored
+    await create_topic(stack.kafka_bootstrap, topic)
+    await completed_turns(db, topic, 3)
+    relay = OutboxRelay(db, factory(stack), "waiting", collections=("turns",), batch_size=2, idle_s=1.0)
+    stop = asyncio.Event()
+    commands.sent.clear()
+    task = asyncio.create_task(relay.run_forever(stop))
+    try:
+        await until_drained(db, timeout_s=10)
+        await asyncio.sleep(0.5)  # within the idle wait that follows the last publishing pass
+        # A full batch (2 of 3) is followed by a pass at once; the partial one (1) by the idle wait.
+        assert commands.count("find", "turns") == 2
+    finally:
+        stop.set()
+        await task
