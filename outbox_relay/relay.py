@@ -2,14 +2,39 @@
 
 Writers never talk to Kafka: they store an event in the outbox of the document whose change it announces, in
 the same single-document write (so no event is lost or invented when a process dies mid-way), and set
-`outbox_pending`. This relay finds such documents, claims one at a time, publishes its pending entries,
-and marks them sent. Delivery is at least once: a relay that dies between publishing and marking re-sends
-after its claim expires, and consumers de-duplicate by event id. Kafka being down only delays events: the
-relay backs off (exponential, with jitter, capped) and retries the same entries, never dropping one.
+`outbox_pending`. This relay finds such documents, publishes their pending entries and marks them sent.
+Delivery is at least once: a relay that dies between publishing and marking leaves the entries pending, and
+they go out again once another relay takes over; consumers de-duplicate by event id. Kafka being down only
+delays events: the relay backs off (exponential, with jitter, capped) and retries the same entries, never
+dropping one.
 
-Claims are inserts into the `claims` collection (see mesh.storage.mongo.try_claim), not a
-find_one_and_update on the document: FerretDB does not make the latter atomic, and two relays would then
-both publish the same document.
+The constraint: several relays may run at once, and FerretDB (the local MongoDB-wire server) has no atomic
+conditional update, so "who publishes this" can only be decided by an insert into a unique index (a claim,
+see mesh.storage.mongo.try_claim). Claiming each document cost four operations per document (claim insert,
+re-read, mark, claim delete) on top of the poll. The design it forces here is a **lease per collection**:
+
+- One claim document per collection (`outbox-lease:<collection>#<epoch>`), held by one relay. Taking it is
+  the epoch race of every claim: read the latest epoch; when it expired (its relay died), insert epoch + 1;
+  exactly one racer wins. The winner deletes the previous epoch's document, so `claims` stays small.
+- The holder renews its lease with one `update_one` by `_id`, only once more than half of it has passed,
+  and only while the lease is still valid by its own (monotonic) clock, so no other relay can have judged it
+  expired. A lease that ran out (a pause, a slow pass) is never renewed: it is taken again through the race.
+- The holder reads pending documents together with their outbox (one query per collection, in
+  `outbox_since` order), publishes every pending entry of the batch (one producer send each, one wait for
+  all acknowledgements), then marks each document with one conditional `update_one` (`_mark_sent`). No
+  per-document claim, read or delete.
+- It publishes only while the lease has at least `send_timeout_s` left (renewing first if needed), and a
+  publish is bounded by `send_timeout_s`, so a pass that outlives its lease cannot publish after another
+  relay took over; a late mark-sent only marks entries this relay did publish (the filter checks each
+  event id), so at least once holds whatever the timing.
+- Relays that do not hold a collection's lease skip it: they stand by, and look again only when the lease
+  they saw would expire (one query per lease period), taking over when its holder stopped renewing.
+  A relay that stops cleanly releases its leases (`close`). Expiry compares the holder's stored `until`
+  with another host's clock: relays' clocks are assumed to agree within a few seconds (NTP), as turn
+  takeovers already assume; a larger skew can only cause a duplicate, never a loss.
+- After a pass that published everything pending (no collection filled a batch), the relay waits as it
+  would after an empty pass instead of polling every collection again at once: that empty pass was five
+  queries per event on a quiet site, more than the event's own work.
 """
 
 from __future__ import annotations
@@ -19,6 +44,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
@@ -36,6 +62,7 @@ from mesh.storage.mongo import (
     as_utc,
     latest_claim,
     release_claim,
+    renew_claim,
     try_claim,
     unavailable_as_store_error,
     utcnow,
@@ -47,14 +74,32 @@ _tracer = trace.get_tracer("assist.outbox_relay")
 
 ProducerFactory = Callable[[], AIOKafkaProducer]
 OUTBOX_COLLECTIONS = ("turns", "feedback", "satisfaction", "task_changes", "study")
+LEASE_PREFIX = "outbox-lease:"
+
+
+def lease_resource(collection: str) -> str:
+    """The claims resource whose epochs are the relay leases of `collection`."""
+    return f"{LEASE_PREFIX}{collection}"
 
 
 class PublishError(Exception):
     """Kafka did not confirm the records in time; they stay pending and are sent again later."""
 
 
+@dataclass
+class _Lease:
+    """A lease this relay holds: its epoch, and when it runs out by this relay's monotonic clock.
+
+    The deadline counts from before the claim was written, so it is never later than the `until` stored
+    (which other relays compare with their clocks).
+    """
+
+    epoch: int
+    deadline: float
+
+
 class OutboxRelay:
-    """Moves pending outbox entries to Kafka; several relays may run at once (each document has one owner)."""
+    """Moves pending outbox entries to Kafka; several relays may run at once (one holds each collection)."""
 
     def __init__(
         self,
@@ -72,6 +117,9 @@ class OutboxRelay:
         backoff_base_s: float = 0.1,
         backoff_cap_s: float = 5.0,
     ) -> None:
+        if claim_s <= send_timeout_s:
+            # A publish must fit in what is left of a lease, or a slow one could outlive it.
+            raise ValueError(f"claim_s ({claim_s}) must exceed send_timeout_s ({send_timeout_s})")
         self._db = db
         self._producer_factory = producer_factory
         self._producer: AIOKafkaProducer | None = None
@@ -80,16 +128,24 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._concurrency = asyncio.Semaphore(concurrency)
         self._producer_lock = asyncio.Lock()
-        self._pass_failed = False
-        self._claim = timedelta(seconds=claim_s)
+        self._claim_s = claim_s
         self._send_timeout_s = send_timeout_s
         self._idle_s = idle_s
         self._idle_max_s = idle_max_s
         self._backoff_base_s = backoff_base_s
         self._backoff_cap_s = backoff_cap_s
+        self._leases: dict[str, _Lease] = {}
+        self._standby_until: dict[str, float] = {}  # when another relay's lease we saw runs out
+        self.batch_was_full = False  # the last pass read a full batch somewhere: more may be waiting
+
+    @property
+    def held_collections(self) -> list[str]:
+        """The collections whose lease this relay holds (as far as its own clock says)."""
+        now = _monotonic()
+        return [c for c, lease in self._leases.items() if lease.deadline > now]
 
     async def run_once(self) -> int:
-        """One pass over every collection; returns how many entries were published.
+        """One pass over every collection whose lease this relay holds or takes; how many entries it published.
 
         Raises PublishError when Kafka fails (the entries stay pending) and StoreUnavailable when MongoDB does.
         """
@@ -98,31 +154,38 @@ class OutboxRelay:
 
     async def _run_pass(self) -> int:
         published = 0
-        self._pass_failed = False
+        self.batch_was_full = False
         for collection in self._collections:
-            ids = await self._pending_ids(collection)
-            set_outbox_backlog(collection, len(ids))
-            if ids:
-                await self._started_producer()  # fail the whole pass at once when Kafka is down
-            # Documents are relayed concurrently (bounded), so Kafka round trips overlap and batch.
-            results = await asyncio.gather(
-                *(self._relay_bounded(collection, i) for i in ids), return_exceptions=True
-            )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-                published += result
+            if await self._hold_lease(collection):
+                published += await self._relay_collection(collection)
         return published
 
-    async def _relay_bounded(self, collection: str, doc_id: str) -> int:
-        async with self._concurrency:
-            if self._pass_failed:  # Kafka or MongoDB failed for a sibling: leave the rest for the next pass
-                return 0
-            try:
-                return await self._relay_document(collection, doc_id)
-            except (PublishError, StoreUnavailable):
-                self._pass_failed = True
-                raise
+    async def _relay_collection(self, collection: str) -> int:
+        docs = await self._pending(collection)
+        set_outbox_backlog(collection, len(docs))
+        self.batch_was_full = self.batch_was_full or len(docs) >= self._batch_size
+        if not docs:
+            return 0
+        await self._started_producer()  # fail the whole pass at once when Kafka is down
+        if not await self._hold_lease(collection, need_s=self._send_timeout_s):
+            return 0  # lost while reading (a pause longer than the lease): its new holder publishes them
+        pending = [
+            [(i, e) for i, e in enumerate(doc.get("outbox") or []) if e.get("state") == "pending"]
+            for doc in docs
+        ]
+        await self._publish([entry for entries in pending for _, entry in entries])
+        now = utcnow()
+        for doc, entries in zip(docs, pending, strict=True):
+            since = doc.get("outbox_since")
+            if entries and since is not None:
+                record_relay_lag(collection, (now - as_utc(since)).total_seconds())
+        await asyncio.gather(
+            *(
+                self._mark_bounded(collection, doc["_id"], len(doc.get("outbox") or []), entries)
+                for doc, entries in zip(docs, pending, strict=True)
+            )
+        )
+        return sum(len(entries) for entries in pending)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set, backing off while Kafka or MongoDB is down; closes the producer at the end."""
@@ -146,8 +209,14 @@ class OutboxRelay:
                 if failures:
                     log.info("relay %s: delivering again after %d failed attempts", self.relay_id, failures)
                 failures = 0
-                if published:
-                    idle_passes = 0
+                if published and self.batch_was_full:
+                    idle_passes = 0  # a backlog: the next batch at once
+                elif published:
+                    # Everything pending went out. The pass right after would find nothing (5 queries for no
+                    # event, most of a quiet site's per-event cost), so it is skipped: the relay waits as it
+                    # would after that empty pass, and its idle intervals stay the same.
+                    idle_passes = 1
+                    await _wait(stop, min(self._idle_max_s, self._idle_s))
                 else:
                     # A quiet outbox is polled less and less often (each pass is a query), up to idle_max_s.
                     idle_passes += 1
@@ -161,66 +230,91 @@ class OutboxRelay:
         return ceiling * random.uniform(0.5, 1.0)
 
     async def close(self) -> None:
-        """Stop the producer (bounded: a producer of a dead broker must not hang shutdown)."""
+        """Stop the producer and give back the leases held, so a standby relay takes over without waiting.
+
+        Both bounded: a dead broker or store must not hang shutdown (an unreleased lease simply expires).
+        """
+        await self._drop_producer()
+        leases, self._leases = self._leases, {}
+        with suppress_instrumentation():
+            for collection, lease in leases.items():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        release_claim(self._db, lease_resource(collection), lease.epoch),
+                        timeout=self._send_timeout_s,
+                    )
+
+    async def _drop_producer(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), timeout=self._send_timeout_s)
 
+    async def _hold_lease(self, collection: str, need_s: float = 0.0) -> bool:
+        """Whether this relay holds `collection`'s lease with more than `need_s` left, renewing or taking it.
+
+        Held with more than half of it (and `need_s`) left: nothing to do, no query. Held but past half: renewed
+        by `_id`, safe because it is still valid by this relay's clock. Run out: taken again through the epoch
+        race like any relay would. Held by another relay: skipped until the `until` seen has passed.
+        """
+        now = _monotonic()
+        lease = self._leases.get(collection)
+        if lease is not None:
+            left = lease.deadline - now
+            if left > max(self._claim_s / 2, need_s):
+                return True
+            if left > 0:  # a renewal that fails on MongoDB keeps the lease: the next pass retries it
+                until = utcnow() + timedelta(seconds=self._claim_s)
+                if await renew_claim(self._db, lease_resource(collection), lease.epoch, until):
+                    lease.deadline = now + self._claim_s
+                    return True
+                log.info("relay %s: lease on %s was taken over", self.relay_id, collection)
+            del self._leases[collection]
+        if self._standby_until.get(collection, 0.0) > now:
+            return False
+        return await self._take_lease(collection)
+
+    async def _take_lease(self, collection: str) -> bool:
+        """Race for the next epoch of `collection`'s lease when nobody holds it; True when this relay won."""
+        resource = lease_resource(collection)
+        started = _monotonic()
+        now = utcnow()
+        latest = await latest_claim(self._db, resource)
+        if latest is not None and as_utc(latest["until"]) > now:
+            self._standby_until[collection] = started + (as_utc(latest["until"]) - now).total_seconds()
+            return False  # another relay holds it (or this one's earlier lease, lost track of: it expires)
+        epoch = latest["epoch"] + 1 if latest is not None else 1
+        until = now + timedelta(seconds=self._claim_s)
+        if not await try_claim(self._db, resource, epoch, self.relay_id, until):
+            self._standby_until[collection] = started + self._claim_s  # the winner just took a full lease
+            return False
+        self._leases[collection] = _Lease(epoch, started + self._claim_s)
+        self._standby_until.pop(collection, None)
+        if latest is not None:
+            log.info(
+                "relay %s: took over %s from %s (epoch %d)", self.relay_id, collection, latest["owner"], epoch
+            )
+            await release_claim(self._db, resource, latest["epoch"])  # the expired lease, kept no longer
+        return True
+
     @unavailable_as_store_error
-    async def _pending_ids(self, collection: str) -> list[str]:
+    async def _pending(self, collection: str) -> list[Document]:
+        """The oldest documents with pending entries, with their outbox (so no per-document re-read)."""
         cursor = self._db[collection].find(
             {"outbox_pending": True},
-            projection={"_id": 1},
+            projection={"outbox": 1, "outbox_since": 1},
             sort=[("outbox_since", ASCENDING)],
             limit=self._batch_size,
         )
-        ids = [doc["_id"] async for doc in cursor]
-        random.shuffle(ids)  # relays running together start on different documents instead of colliding
-        return ids
+        return [doc async for doc in cursor]
+
+    async def _mark_bounded(
+        self, collection: str, doc_id: str, size: int, sent: list[tuple[int, Document]]
+    ) -> None:
+        async with self._concurrency:
+            await self._mark_sent(collection, doc_id, size, sent)
 
     @unavailable_as_store_error
-    async def _take_claim(self, resource: str) -> int | None:
-        """Claim `resource` for this relay; the epoch claimed, or None when another relay holds it.
-
-        Claims are deleted when their work is done, so the usual case is "nobody ever claimed it": epoch 1 is
-        tried first, which spares the query for the latest claim. Only when epoch 1 is taken is the latest
-        claim read: still held by its relay (leave it), or expired because that relay died (take the next).
-        """
-        now = utcnow()
-        if await try_claim(self._db, resource, 1, self.relay_id, now + self._claim):
-            return 1
-        latest = await latest_claim(self._db, resource)
-        if latest is not None and as_utc(latest["until"]) > now:
-            return None  # another relay is on it
-        epoch = latest["epoch"] + 1 if latest is not None else 1
-        if not await try_claim(self._db, resource, epoch, self.relay_id, now + self._claim):
-            return None
-        return epoch
-
-    async def _relay_document(self, collection: str, doc_id: str) -> int:
-        resource = f"outbox:{collection}:{doc_id}"
-        epoch = await self._take_claim(resource)
-        if epoch is None:
-            return 0
-        try:
-            # Read after claiming: what was pending when the candidates were listed may be sent by now.
-            doc = await self._db[collection].find_one(
-                {"_id": doc_id}, projection={"outbox": 1, "outbox_pending": 1, "outbox_since": 1}
-            )
-            if doc is None or not doc.get("outbox_pending"):
-                return 0
-            outbox: list[Document] = doc.get("outbox") or []
-            pending = [(i, e) for i, e in enumerate(outbox) if e.get("state") == "pending"]
-            await self._publish([entry for _, entry in pending])
-            since = doc.get("outbox_since")
-            if pending and since is not None:
-                record_relay_lag(collection, (utcnow() - as_utc(since)).total_seconds())
-            await self._mark_sent(collection, doc_id, len(outbox), pending)
-            return len(pending)
-        finally:
-            await release_claim(self._db, resource, epoch)
-
     async def _mark_sent(
         self, collection: str, doc_id: str, size: int, sent: list[tuple[int, Document]]
     ) -> None:
@@ -228,7 +322,8 @@ class OutboxRelay:
 
         Entries are only ever appended, so an entry's index is stable; the filter checks each index still
         holds the event published, and `$size` tells whether a writer appended another entry since the read
-        (then `outbox_pending` stays set and the next pass publishes that one).
+        (then `outbox_pending` stays set and the next pass publishes that one). The second update, for that
+        case, runs only then.
         """
         states = {f"outbox.{i}.state": "sent" for i, _ in sent}
         same_entries = {f"outbox.{i}.event_id": entry["event_id"] for i, entry in sent}
@@ -265,7 +360,7 @@ class OutboxRelay:
             for span in spans:
                 span.record_exception(exc)
                 span.set_status(StatusCode.ERROR, type(exc).__name__)
-            await self.close()  # a fresh producer (new connections, new producer id) for the next attempt
+            await self._drop_producer()  # a fresh one (new connections, new producer id) for the next attempt
             raise PublishError(f"kafka publish failed: {type(exc).__name__}: {exc}") from exc
         finally:
             for span in spans:
@@ -289,7 +384,7 @@ class OutboxRelay:
 def send_span(entry: Document) -> trace.Span:
     """A producer span for one outbox entry, child of the trace context stored with it (messaging semconv).
 
-    Not made current: the relay's own store calls (polls, claims) are housekeeping of no turn, and are not
+    Not made current: the relay's own store calls (polls, leases, marks) are housekeeping of no turn, and are not
     traced at all (`run_once` suppresses instrumentation).
     """
     return _tracer.start_span(
@@ -304,6 +399,10 @@ def send_span(entry: Document) -> trace.Span:
             "messaging.message.id": str(entry["event_id"]),
         },
     )
+
+
+def _monotonic() -> float:
+    return asyncio.get_running_loop().time()
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

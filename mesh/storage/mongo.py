@@ -234,6 +234,17 @@ async def try_claim(db: Database, resource: str, epoch: int, owner: str, until: 
 
 
 @unavailable_as_store_error
+async def renew_claim(db: Database, resource: str, epoch: int, until: datetime) -> bool:
+    """Extend one's own claim to `until`; False when the claim document is gone (a taker removed it).
+
+    Not a compare-and-set (FerretDB has none): callers renew only while their claim is still valid by their
+    own clock, so no other caller can have decided it expired; the `_id` filter makes it an index probe.
+    """
+    result = await db.claims.update_one({"_id": f"{resource}#{epoch}"}, {"$set": {"until": until}})
+    return result.matched_count == 1
+
+
+@unavailable_as_store_error
 async def release_claim(db: Database, resource: str, epoch: int) -> None:
     """Give back one's own claim once the work is done (a delete by `_id`: cheap, and never someone else's)."""
     await db.claims.delete_one({"_id": f"{resource}#{epoch}"})

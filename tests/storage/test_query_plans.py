@@ -22,7 +22,15 @@ from pymongo import AsyncMongoClient, monitoring
 from analytics.consumer import daily_summary, record_events
 from mesh.events.kafka import INTERACTIONS_TOPIC, make_producer
 from mesh.storage.feedback import FeedbackStore
-from mesh.storage.mongo import Database, Document, ensure_indexes, latest_claim, try_claim, utcnow
+from mesh.storage.mongo import (
+    Database,
+    Document,
+    ensure_indexes,
+    latest_claim,
+    renew_claim,
+    try_claim,
+    utcnow,
+)
 from mesh.storage.tasks import TaskStore
 from mesh.storage.turns import ConversationStore, TurnStore
 from outbox_relay.relay import OutboxRelay
@@ -168,6 +176,7 @@ async def _use_the_product(db: Database, stack: Stack) -> None:
     await turns.release_turn(begun.turn.turn_id)
     await try_claim(db, "turn:x", 1, "me", utcnow())
     await latest_claim(db, "turn:x")
+    await renew_claim(db, "turn:x", 1, utcnow())  # as the relay renews its lease per collection
     relay = OutboxRelay(db, lambda: make_producer(stack.kafka_bootstrap), "plans-relay")
     try:
         await relay.run_once()
