@@ -58,6 +58,11 @@ def test_the_idle_server_thread_does_not_wake_up(server: MetricsServer) -> None:
     """prometheus_client's own server wakes every 0.5 s (serve_forever's poll): 3 or 4 times in 2 s."""
     (thread,) = [t for t in threading.enumerate() if t.name == "metrics-server"]
     assert thread.native_id is not None
+    deadline = time.monotonic() + 5
+    while "S (sleeping)" not in Path(f"/proc/self/task/{thread.native_id}/status").read_text():
+        assert time.monotonic() < deadline, "the server thread never went to sleep"
+        time.sleep(0.05)
+    time.sleep(0.2)  # settled in select()
     before = _voluntary_switches(thread.native_id)
     time.sleep(2)
     assert _voluntary_switches(thread.native_id) - before == 0
