@@ -33,6 +33,8 @@ class HostSyncSettings(CommonSettings, MongoSettings, RedisSettings):
     host_sync_batch_size: int = 500
     host_sync_lag_window_s: float = 30.0
     host_sync_poll_s: float = 0.5
+    # The longest pause between sweeps while the host is quiet (HostSync.pause_after).
+    host_sync_idle_max_s: float = 2.0
     # The Kafka topic of the TaskChangedEvents (the relay publishes them).
     host_sync_topic: str = TASKS_TOPIC
 
@@ -53,6 +55,7 @@ async def run(settings: HostSyncSettings) -> None:
             batch_size=settings.host_sync_batch_size,
             lag_window_s=settings.host_sync_lag_window_s,
             poll_s=settings.host_sync_poll_s,
+            idle_max_s=settings.host_sync_idle_max_s,
         )
         log.info("task sync started (mapping %s)", settings.host_sync_mapping_file)
         try:

@@ -56,6 +56,9 @@ EVALUATION_ERRORS = Counter(
 )
 
 
+DEFAULT_POLL_MS = 5000
+
+
 class FlagSettings(BaseSettings):
     """FLAGS_FILE: the flagd-schema JSON (repo default `flags/flags.json`, the launch configuration)."""
 
@@ -63,7 +66,10 @@ class FlagSettings(BaseSettings):
 
     flags_file: Path = Path("flags/flags.json")
     # How often the file's modification time is checked; a change is in force within about this long.
-    flags_poll_ms: int = 500
+    # 5 s: in a cluster the ConfigMap reaches the pod's volume in about a minute anyway, and every poll
+    # wakes a thread in each process using flags (issue 8: an idle stack under 2% of a core). Tests that
+    # rewrite the file set FLAGS_POLL_MS themselves (tests/mesh_fixture.py).
+    flags_poll_ms: int = DEFAULT_POLL_MS
 
 
 class FlagsUnavailable(RuntimeError):
@@ -113,7 +119,7 @@ _DOMAINS = itertools.count(1)
 class Flags:
     """One flags file, evaluated in-process. `start()` before use; `close()` stops watching the file."""
 
-    def __init__(self, path: Path, *, poll_ms: int = 500) -> None:
+    def __init__(self, path: Path, *, poll_ms: int = DEFAULT_POLL_MS) -> None:
         self.path = path
         self._poll_ms = poll_ms
         self._domain = f"assist-flags-{next(_DOMAINS)}"

@@ -85,9 +85,10 @@ def configure_telemetry(
     readers = []
     if settings.metrics_port:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port, addr="0.0.0.0")
+        from mesh.metrics_server import start_metrics_server
+
+        start_metrics_server(settings.metrics_port, addr="0.0.0.0")
         readers.append(PrometheusMetricReader())
         log.info("metrics served", extra={"port": settings.metrics_port})
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))

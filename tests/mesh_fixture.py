@@ -175,6 +175,12 @@ def running_mesh(
         log_dir=log_dir,
         extra_env={
             "FLAGS_FILE": str(flags_file),
+            # Tests rewrite the file and wait for it to be in force: poll faster than the 5 s default.
+            "FLAGS_POLL_MS": "250",
+            # Tests wait for events to reach analytics: keep the relay's quiet-outbox polls close together.
+            "RELAY_IDLE_MAX_S": "1",
+            # Tests wait for the host's changes to arrive: sweep a quiet host every 0.5 s as before.
+            "HOST_SYNC_IDLE_MAX_S": "0.5",
             "DEV_KEYS_DIR": str(keys_dir),
             "MESH_TLS_ROOT": str(keys_dir.with_name(f"{keys_dir.name}-tls")),
             # Rotation tests wait for the edge's next JWKS fetch; a second is enough between fetches.

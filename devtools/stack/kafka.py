@@ -44,15 +44,14 @@ def java_options(settings: Settings, *, tool: bool = False, log_file: Path | Non
     if tool:
         heap = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
     else:
-        heap = [
-            *settings.kafka_heap,
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:InitiatingHeapOccupancyPercent=35",
-            "-XX:+ExplicitGCInvokesConcurrent",
-        ]
+        # The serial collector: a local broker's heap is a few hundred MB and its traffic a trickle, so a
+        # young collection is a few ms, and unlike G1 it keeps no concurrent threads and no periodic work
+        # while idle (issue 8: the whole stack idle under 2% of a core).
+        heap = [*settings.kafka_heap, "-XX:+UseSerialGC"]
     return [
         *heap,
+        # No hsperfdata file: its sampler thread wakes every 50 ms to update counters only jstat reads.
+        "-XX:-UsePerfData",
         "-Djava.awt.headless=true",
         f"-Dassist.stack.home={settings.home}",
         f"-Dlog4j2.configurationFile={settings.stack_dir / 'kafka' / 'log4j2.xml'}",

@@ -19,7 +19,13 @@ from devtools.stack.settings import Settings, StackError
 
 # Debian bookworm's package; scripts/install_prometheus.sh extracts it under STACK_CACHE/prometheus/<version>.
 DEB_VERSION = "2.42.0+ds-5+deb12u1"
-SCRAPE_INTERVAL_S = 5
+# Prometheus' own default and the usual production choice. Every scrape costs each of the mesh's processes a
+# full exposition (generate_latest plus the process collector's /proc reads): at 5 s that was the largest
+# idle cost of our Python processes (issue 8). Dashboards query 1 m rate windows, which 15 s fills with 4
+# samples; a test that needs fresh samples waits for SCRAPE_INTERVAL_S (tests/ops/test_dashboards.py).
+SCRAPE_INTERVAL_S = 15
+# Under the interval, with room for a process busy starting up; Prometheus' default is 10 s.
+SCRAPE_TIMEOUT_S = 10
 
 
 def install_dir(settings: Settings) -> Path:
@@ -44,7 +50,7 @@ def render_config(settings: Settings) -> str:
     config = {
         "global": {
             "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
-            "scrape_timeout": f"{SCRAPE_INTERVAL_S - 1}s",
+            "scrape_timeout": f"{SCRAPE_TIMEOUT_S}s",
             "evaluation_interval": "15s",
         },
         "rule_files": [str(settings.repo_root / "ops" / "prometheus" / "alerts.yml")],

@@ -197,3 +197,30 @@ async def test_a_malformed_record_is_skipped_and_does_not_block_the_partition(
     finally:
         await consumer.stop()
     assert consumer.malformed == 1 and consumer.facts_stored == 1
+
+
+async def test_an_idle_consumer_waits_long_but_stores_a_new_record_at_once_and_stops_at_once(
+    stack: Stack, db: Database, topic: str
+) -> None:
+    """run_forever waits 5 s per idle fetch (issue 8), yet neither a new record nor a stop waits for it."""
+    await create_topic(stack.kafka_bootstrap, topic)
+    consumer = AnalyticsConsumer(db, stack.kafka_bootstrap, f"test-{uuid.uuid4().hex[:8]}", topics=[topic])
+    await consumer.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    running = asyncio.create_task(consumer.run_forever(stop))
+    try:
+        await asyncio.sleep(3)  # assigned, fetching, nothing there: inside a 5 s wait
+        produced = loop.time()
+        await _produce(stack.kafka_bootstrap, topic, [_interaction("u1", "c1")])
+        while consumer.facts_stored < 1:
+            assert loop.time() - produced < 3, "the record waited for the idle fetch to time out"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)  # back in an idle wait
+        asked = loop.time()
+        stop.set()
+        await asyncio.wait_for(running, timeout=5)
+        assert loop.time() - asked < 1
+    finally:
+        stop.set()
+        await consumer.stop()

@@ -114,3 +114,11 @@ async def test_a_change_deletes_the_cached_answers_that_used_the_task(
     await sync.sweep()
     assert await cache.get("answer-about-t101") is None
     assert await cache.get("answer-about-t102") == b"other answer"
+
+
+async def test_a_quiet_host_is_swept_less_often_up_to_the_idle_cap_and_at_once_after_a_change(
+    sync: HostSync,
+) -> None:
+    """Defaults: 0.5 s after a sweep that applied something, then 1 s, then every 2 s while nothing changes."""
+    assert [sync.pause_after(quiet) for quiet in range(5)] == [0.5, 1.0, 2.0, 2.0, 2.0]
+    assert sync.pause_after(10_000) == 2.0

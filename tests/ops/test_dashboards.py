@@ -14,6 +14,7 @@ import pytest
 
 from devtools.dashboards.build import OUT_DIR, expressions, rendered
 from devtools.dashboards.render import concrete, render
+from devtools.stack.prometheus import SCRAPE_INTERVAL_S
 from testing.sse import new_conversation, send_message
 from tests.mesh_fixture import MeshUnderTest
 
@@ -80,9 +81,10 @@ def test_every_dashboard_query_returns_data_from_a_live_mesh(mesh_up: MeshUnderT
         "the stack's Prometheus is not running"
     )
     _traffic(mesh_up)
-    time.sleep(11)  # two scrapes (every 5 s) between the bursts, so rates have two samples
+    # Two scrapes between the bursts, so rates have two samples that differ.
+    time.sleep(2 * SCRAPE_INTERVAL_S + 1)
     _traffic(mesh_up)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 60 + 2 * SCRAPE_INTERVAL_S
     empty: list[str] = []
     while time.monotonic() < deadline:
         empty = []
