@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -241,21 +242,37 @@ class Skeleton:
         return {name: proc.pid for name, proc in self.processes.items()}
 
 
-def _wait_healthy(url: str, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+def _wait_healthy(
+    url: str, processes: dict[str, subprocess.Popen[bytes]], grpc_ports: dict[str, int]
+) -> None:
+    """Until the edge answers /healthz and every gRPC process accepts connections (the edge is up long
+    before the agents on a busy machine: its first turns then failed, and counted as cheap turns)."""
     # As long as the mesh is given (devtools/launcher.py): five processes importing grpc on a busy machine.
     timeout_s = float(os.environ.get("MESH_READY_TIMEOUT_S") or 60.0)
     deadline = time.monotonic() + timeout_s
+    waiting = dict(grpc_ports)
     while time.monotonic() < deadline:
         for name, proc in processes.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"skeleton {name} exited with {proc.returncode}")
+        waiting = {name: port for name, port in waiting.items() if not _accepts(port)}
         try:
-            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+            if not waiting and httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"the skeleton's edge did not answer /healthz within {timeout_s:.0f} s")
+    raise TimeoutError(
+        f"the skeleton was not up within {timeout_s:.0f} s (waiting for {sorted(waiting) or 'edge'})"
+    )
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -277,7 +294,7 @@ def running_skeleton(words: int) -> Iterator[Skeleton]:
                 [sys.executable, "-m", "bench.skeleton", *args], cwd=ROOT, env=process_env()
             )
         url = f"http://{addr['edge']}"
-        _wait_healthy(url, processes)
+        _wait_healthy(url, processes, {n: p for n, p in ports.items() if n != "edge"})
         yield Skeleton(url, processes)
     finally:
         for proc in processes.values():
