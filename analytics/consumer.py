@@ -48,6 +48,7 @@ from mesh.storage.mongo import (
     utcnow,
 )
 from mesh.trace_context import context_from_kafka_headers
+from mesh.worker import doubled, wait_or_stop
 
 log = logging.getLogger("assist.analytics")
 _tracer = trace.get_tracer("assist.analytics")
@@ -407,7 +408,6 @@ class AnalyticsConsumer:
             except (StoreUnavailable, KafkaError) as exc:
                 # Nothing is lost: uncommitted records are fetched again and duplicates are skipped.
                 failures += 1
-                delay = min(backoff_cap_s, 0.1 * 2 ** min(failures, 30))
+                delay = doubled(0.1, failures, backoff_cap_s)
                 log.warning("analytics: %s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await wait_or_stop(stop, delay)

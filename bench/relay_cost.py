@@ -25,7 +25,7 @@ from collections import Counter
 from types import ModuleType
 from typing import Any
 
-from assist.v1 import common_pb2, events_pb2, nlg_pb2
+from assist.v1 import common_pb2
 from pymongo import AsyncMongoClient, monitoring
 
 from bench.cpu import DATABASE_SERVER, process_cpu_s, stack_servers
@@ -34,6 +34,7 @@ from mesh.events.kafka import ensure_topics, make_producer
 from mesh.storage.mongo import Database, Document, ensure_indexes
 from mesh.storage.turns import TurnStore
 from outbox_relay import relay as current_relay
+from testing.outbox_turns import completed_turn_with_event
 
 
 class _Counted(monitoring.CommandListener):
@@ -67,25 +68,15 @@ def _relay_module(source: str | None) -> ModuleType:
 
 async def _write_turns(turns: TurnStore, topic: str, n: int) -> None:
     for _ in range(n):
-        conversation_id = uuid.uuid4().hex
-        begin = await turns.begin_turn(
-            conversation_id, "bench-user", uuid.uuid4().hex, "what is due?", common_pb2.PageContext(), 30
-        )
-        envelope = events_pb2.EventEnvelope(
-            event_id=uuid.uuid4().hex,
-            interaction=events_pb2.InteractionEvent(
-                conversation_id=conversation_id, turn_id=begin.turn.turn_id
-            ),
-        )
-        await turns.complete_turn(
-            begin.turn.turn_id,
+        await completed_turn_with_event(
+            turns,
+            topic,
+            conversation_id=uuid.uuid4().hex,
+            user_id="bench-user",
+            client_message_id=uuid.uuid4().hex,
+            text="what is due?",
             answer="T-1 is due",
             intent=common_pb2.INTENT_TASKS_DUE,
-            language=common_pb2.LANGUAGE_EN,
-            degraded=[],
-            writer=nlg_pb2.WRITER_LOCAL,
-            generation={},
-            events=[(topic, conversation_id, envelope)],
         )
 
 

@@ -11,7 +11,6 @@ MongoDB after a restart — and change nothing. The first sweep from an empty ch
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from host_sync.apply import ChangeApplier
 from host_sync.mapping import BadRow, HostMapping, TaskChange
 from host_sync.source import Checkpoint, HostSource, HostUnavailable, Position
 from mesh.storage.mongo import Database, StoreUnavailable
+from mesh.worker import doubled, wait_or_stop
 
 log = logging.getLogger("assist.host_sync")
 
@@ -172,7 +172,7 @@ class HostSync:
                 failures += 1
                 if failures == 1:
                     log.warning("task sync paused: %s", exc)
-                await _wait(stop, min(self._backoff_cap_s, 0.5 * 2 ** min(failures, 10)))
+                await wait_or_stop(stop, doubled(0.5, failures, self._backoff_cap_s))
                 continue
             if failures:
                 log.info("task sync resumed after %d failed sweeps", failures)
@@ -187,16 +187,11 @@ class HostSync:
                     time.monotonic() - started,
                     result.lag_s,
                 )
-            await _wait(stop, self.pause_after(quiet))
+            await wait_or_stop(stop, self.pause_after(quiet))
 
     def pause_after(self, quiet_sweeps: int) -> float:
         """The wait before the next sweep: `poll_s` after a sweep that applied something, then doubling per
         quiet sweep up to `idle_max_s`. Each sweep is queries on the host's PostgreSQL and on MongoDB; a quiet
         host is swept every 2 s instead of twice a second (issue 8: an idle stack under 2% of a core), and
         the first change after a quiet spell waits at most that long."""
-        return min(self._idle_max_s, self._poll_s * float(2 ** min(quiet_sweeps, 16)))
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        return doubled(self._poll_s, quiet_sweeps, self._idle_max_s)

@@ -68,6 +68,7 @@ from mesh.storage.mongo import (
     utcnow,
 )
 from mesh.trace_context import context_from_carrier, kafka_headers
+from mesh.worker import doubled, wait_or_stop
 
 log = logging.getLogger("assist.events.outbox")
 _tracer = trace.get_tracer("assist.outbox_relay")
@@ -199,12 +200,12 @@ class OutboxRelay:
                     failures += 1
                     delay = self.backoff_delay(failures)
                     log.warning("relay %s: %s; retrying in %.2f s", self.relay_id, exc, delay)
-                    await _wait(stop, delay)
+                    await wait_or_stop(stop, delay)
                     continue
                 except Exception:  # a bug must not stop event delivery for good; it is logged loudly
                     failures += 1
                     log.exception("relay %s: unexpected error", self.relay_id)
-                    await _wait(stop, self.backoff_delay(failures))
+                    await wait_or_stop(stop, self.backoff_delay(failures))
                     continue
                 if failures:
                     log.info("relay %s: delivering again after %d failed attempts", self.relay_id, failures)
@@ -216,17 +217,17 @@ class OutboxRelay:
                     # event, most of a quiet site's per-event cost), so it is skipped: the relay waits as it
                     # would after that empty pass, and its idle intervals stay the same.
                     idle_passes = 1
-                    await _wait(stop, min(self._idle_max_s, self._idle_s))
+                    await wait_or_stop(stop, min(self._idle_max_s, self._idle_s))
                 else:
                     # A quiet outbox is polled less and less often (each pass is a query), up to idle_max_s.
                     idle_passes += 1
-                    await _wait(stop, min(self._idle_max_s, self._idle_s * 2 ** min(idle_passes - 1, 8)))
+                    await wait_or_stop(stop, doubled(self._idle_s, idle_passes - 1, self._idle_max_s))
         finally:
             await self.close()
 
     def backoff_delay(self, failures: int) -> float:
         """Exponential in the number of consecutive failures, capped, with jitter so relays do not sync up."""
-        ceiling = min(self._backoff_cap_s, self._backoff_base_s * float(2 ** min(failures - 1, 30)))
+        ceiling = doubled(self._backoff_base_s, failures - 1, self._backoff_cap_s)
         return ceiling * random.uniform(0.5, 1.0)
 
     async def close(self) -> None:
@@ -403,9 +404,3 @@ def send_span(entry: Document) -> trace.Span:
 
 def _monotonic() -> float:
     return asyncio.get_running_loop().time()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep `seconds`, waking early when `stop` is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -11,8 +11,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio import Redis
 
 from mesh.storage.mongo import Database, connect, ensure_indexes
+from mesh.storage.redis_store import make_redis
 from tests.local_stack import ROOT, STACK, Stack, mongo_uri_for, start_stack
 
 # The whole mesh (fixture `mesh_up`), shared by tests/e2e and tests/browser: started once per session.
@@ -43,6 +45,16 @@ async def db(stack: Stack, database_name: str) -> AsyncIterator[Database]:
         await client.drop_database(database_name)
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def redis(stack: Stack) -> AsyncIterator[Redis]:
+    """A client of the stack's Redis with the processes' own timeout (0.5 s)."""
+    client = make_redis(stack.redis_url, 0.5)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

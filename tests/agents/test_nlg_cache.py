@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from assist.v1 import common_pb2, nlg_pb2, nlg_pb2_grpc
@@ -19,17 +19,9 @@ from mesh.llm import LlmClient
 from mesh.storage.redis_store import ResponseCache, make_redis
 from testing.gemini_server import FakeGemini, answer, cut
 from tests.agents.conftest import BOARD, PRIMARY, NlgServe, generation_input
-from tests.local_stack import Stack
 
 BOOK = load_prompts()
 HELP = common_pb2.INTENT_HELP
-
-
-@pytest.fixture
-async def redis(stack: Stack) -> AsyncIterator[Redis]:
-    client = make_redis(stack.redis_url, 0.5)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

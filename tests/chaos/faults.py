@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from devtools.launcher import Mesh
 from testing.gemini_server import OutageMode
 from tests.local_stack import Stack
 from tests.mesh_fixture import MeshUnderTest
@@ -72,20 +73,25 @@ STORE_DOWN_S = 10.0
 MODEL_OUTAGE_S = 5.0
 
 
+def _signalled(mesh: Mesh, name: str, signum: signal.Signals) -> Callable[[], None]:
+    """An injection that sends `signum` to the mesh's process `name` and waits until it has exited."""
+
+    def inject() -> None:
+        process = mesh.processes[name]
+        process.send_signal(signum)
+        process.wait()
+
+    return inject
+
+
 def agent_killed(name: str) -> FaultBuilder:
     """SIGKILL an agent (no goodbye, in-flight calls cut), then start it again on the same port."""
 
     def build(target: ChaosTarget) -> Fault:
         mesh = target.mesh.mesh
-
-        def inject() -> None:
-            process = mesh.processes[name]
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-
         return Fault(
             f"SIGKILL {name}",
-            inject,
+            _signalled(mesh, name, signal.SIGKILL),
             lambda: mesh.start(name),
             hold_s=AGENT_DOWN_S,
             rate_answers=name == "feedback",
@@ -115,15 +121,9 @@ def coordinator_replica_stopped(target: ChaosTarget) -> Fault:
     client may still see a retryable error, so this fault has no degraded answer to insist on."""
     mesh = target.mesh.mesh
     replica = mesh.replicas("coordinator")[-1]
-
-    def inject() -> None:
-        process = mesh.processes[replica]
-        process.send_signal(signal.SIGTERM)
-        process.wait()
-
     return Fault(
         f"SIGTERM {replica} (of 2)",
-        inject,
+        _signalled(mesh, replica, signal.SIGTERM),
         lambda: mesh.start(replica),
         hold_s=AGENT_DOWN_S,
         degraded_answer=False,

@@ -6,7 +6,6 @@ Round trips are counted with Redis's own command statistics (`INFO commandstats`
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,18 +14,8 @@ from redis.asyncio import Redis
 
 from coordinator.turn_events import TurnEventLog
 from mesh.storage.redis_store import make_redis
-from tests.local_stack import Stack
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture
-async def redis(stack: Stack) -> AsyncIterator[Redis]:
-    client = make_redis(stack.redis_url, 0.5)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def _delta(text: str) -> coordinator_pb2.ConverseResponse:
